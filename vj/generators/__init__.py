@@ -1,0 +1,1 @@
+"""Frame sources: the pluggable slot between the director and the outputs."""

@@ -1,0 +1,223 @@
+"""The ``vj`` command: rehearse, live, check, analyse, devices, compile, midi-learn.
+
+Errors meant for people (a setlist typo, a missing file, an unwritable output) print one line
+naming the file and place and exit with status 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from vj import __version__
+
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+vj — a real-time VJ engine: the music drives the camera and the prompts of a few-step
+diffusion loop (or the built-in procedural generator), live on a projector or rehearsed
+offline into an MP4 with the song's audio.
+
+  vj check setlists/demo.yaml              validate a setlist (and its audio files)
+  vj rehearse setlists/demo.yaml           render the first song to renders/demo-<song>.mp4
+  vj analyse song.ogg --csv events.csv     onsets, beats and tempo of a track
+  vj live setlists/demo.yaml --windowed    play it live from the audio input
+"""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size; write WIDTHxHEIGHT, e.g. 512x512") from None
+    return width, height
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive (got {text})")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vj", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"vj {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (debug messages)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    rehearse = commands.add_parser("rehearse", help="render a song of a setlist to an MP4 with its audio",
+                                   description="Render a song offline, frame by frame, into an H.264 MP4 "
+                                   "with the song's audio, plus a timeline picture (PNG) beside it.")
+    rehearse.add_argument("setlist", type=Path, help="the setlist YAML file")
+    rehearse.add_argument("--song", help="which song (name; default: the first)")
+    rehearse.add_argument("-o", "--output", type=Path, help="the MP4 to write (default: renders/<setlist>-<song>.mp4)")
+    rehearse.add_argument("--size", type=_size, help="WIDTHxHEIGHT, overrides the setlist (multiples of 8)")
+    rehearse.add_argument("--fps", type=_positive(float), help="frames per second, overrides the setlist")
+    rehearse.add_argument("--seconds", type=_positive(float), help="render only the first N seconds")
+    rehearse.add_argument("--generator", help="'procedural', or a model id/folder, overriding the setlist's model")
+    rehearse.add_argument("--allow-download", action="store_true", help="let the model loader use the network")
+    rehearse.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rehearse.set_defaults(run=_run_rehearse)
+
+    check = commands.add_parser("check", help="validate a setlist and its audio files without rendering")
+    check.add_argument("setlist", type=Path)
+    check.set_defaults(run=_run_check)
+
+    analyse = commands.add_parser("analyse", aliases=["analyze"], help="onsets, beats and tempo of an audio file",
+                                  description="Analyse an audio file with aubio and print tempo, counts and "
+                                  "duration; --csv writes one row per event (kind,time,strength).")
+    analyse.add_argument("audio", type=Path)
+    analyse.add_argument("--csv", type=Path, help="write events (onset, beat, downbeat) to this CSV file")
+    analyse.set_defaults(run=_run_analyse)
+
+    try:
+        from vj.live.cli import add_live_arguments, run_live
+    except ImportError:  # live mode not installed in this checkout
+        pass
+    else:
+        live = commands.add_parser("live", help="play a setlist live: audio input → projector window",
+                                   description="Play a setlist live from an audio input to a fullscreen window.")
+        add_live_arguments(live)
+        live.set_defaults(run=run_live)
+
+    devices = commands.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
+    devices.set_defaults(run=_run_devices)
+
+    compile_ = commands.add_parser("compile", help="build accelerated engines a setlist needs, before the gig")
+    compile_.add_argument("setlist", type=Path)
+    compile_.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the setlist's)")
+    compile_.add_argument("--cache-dir", type=Path, help="engine cache folder (default: ~/.cache/vj/engines)")
+    compile_.set_defaults(run=_run_compile)
+
+    learn = commands.add_parser("midi-learn", help="bind the next moved MIDI control to a parameter")
+    learn.add_argument("parameter", help="parameter name, e.g. strength, zoom_speed, style")
+    learn.add_argument("--mapping", type=Path, default=Path("midi-mapping.yaml"), help="mapping file to update")
+    learn.add_argument("--port", help="MIDI input port name (default: all)")
+    learn.add_argument("--timeout", type=_positive(float), default=30.0, help="seconds to wait (default 30)")
+    learn.set_defaults(run=_run_midi_learn)
+    return parser
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from vj.check import check_setlist
+
+    print(check_setlist(args.setlist))
+    return 0
+
+
+def _run_analyse(args: argparse.Namespace) -> int:
+    from vj.audio.offline import analyse_track, format_summary, write_events_csv
+
+    analysis = analyse_track(args.audio)
+    print(format_summary(analysis))
+    if args.csv:
+        write_events_csv(analysis, args.csv)
+        print(f"events written to {args.csv}")
+    return 0
+
+
+def _run_rehearse(args: argparse.Namespace) -> int:
+    from vj.rehearse import plan_rehearsal, render_rehearsal
+    from vj.setlist import load_setlist
+    from vj.generators.factory import make_generator
+    from vj.generators.base import GeneratorError
+
+    setlist = load_setlist(args.setlist)
+    plan = plan_rehearsal(setlist, args.song, args.output, args.size, args.fps, args.seconds)
+    _check_writable(plan.output)
+    try:
+        generator = make_generator(setlist, name=args.generator, allow_download=args.allow_download)
+    except GeneratorError as exc:
+        print(f"vj: {exc}", file=sys.stderr)
+        print("vj: to rehearse with the built-in procedural generator instead, add --generator procedural",
+              file=sys.stderr)
+        return EXIT_USAGE
+    print(f"rehearsing '{plan.song.name}': {plan.frames} frames at {plan.width}x{plan.height}, "
+          f"{plan.fps:g} fps, generator {generator.name}, tempo {plan.director.grid.bpm:.1f} BPM")
+    from vj.progress import frame_progress
+
+    with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
+        result = render_rehearsal(plan, generator, progress=advance)
+    print(f"wrote {result.output} ({result.frames} frames, {result.seconds:.2f} s) and {result.timeline}")
+    return 0
+
+
+def _check_writable(output: Path) -> None:
+    from vj.errors import VjError
+
+    if output.exists() and output.is_dir():
+        raise VjError(f"-o {output}: is a directory; give a file name ending in .mp4")
+    parent = output.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VjError(f"-o {output}: cannot create the folder {parent}: {exc.strerror}") from None
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise VjError(f"-o {output}: the folder {parent} is not writable")
+
+
+def _run_devices(args: argparse.Namespace) -> int:
+    from vj.live.devices import list_devices
+
+    print(list_devices())
+    return 0
+
+
+def _run_compile(args: argparse.Namespace) -> int:
+    from vj.compile import compile_setlist
+
+    return compile_setlist(args.setlist, size=args.size, cache_dir=args.cache_dir)
+
+
+def _run_midi_learn(args: argparse.Namespace) -> int:
+    from vj.control.learn import run_midi_learn
+
+    return run_midi_learn(args.parameter, args.mapping, args.port, args.timeout)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Every error class that means 'the user gave us something wrong' (exit 2, no traceback)."""
+    from vj.errors import VjError
+
+    errors: list[type[BaseException]] = [VjError]
+    for module, name in (("vj.audio.decode", "AudioError"), ("vj.output.recorder", "OutputError"),
+                         ("vj.generators.base", "GeneratorError"), ("vj.schedule", "ScheduleError")):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="vj: %(levelname)s: %(message)s")
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_USAGE
+    errors = _user_errors()
+    try:
+        return int(args.run(args) or 0)
+    except errors as exc:
+        print(f"vj: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vj: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,464 @@
+"""The director: time + audio features + controls + setlist → FrameParams. No I/O.
+
+The same code runs offline (a file clock, features from the whole-track analysis) and live
+(the audio clock, features from the analysis thread). Frames must be asked for in time order:
+cue transitions and envelope followers keep a little state between calls.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from vj.errors import SetlistError
+from vj.expressions import ExpressionError
+from vj.features import Features
+from vj.frame_params import CameraMotion, Conditioning, FrameParams, PostSettings, PromptMix
+from vj.prompt_mix import describe, parse_prompt, wrap_prompt
+from vj.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
+from vj.setlist import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Reactivity, Setlist, Song,
+                        advance_rule, reactivity_name)
+from vj.timecode import Grid, format_time, parse_cue_time, parse_length
+
+log = logging.getLogger(__name__)
+
+#: Onsets older than this many release constants no longer contribute to an envelope.
+_ENVELOPE_HORIZON = 8.0
+
+
+@dataclass
+class OnsetLog:
+    """Onset times (s) and strengths (0..1) in time order: the whole track offline, appended live."""
+
+    times: list[float] = field(default_factory=list)
+    strengths: list[float] = field(default_factory=list)
+
+    def add(self, time: float, strength: float = 1.0) -> None:
+        if self.times and time < self.times[-1]:
+            return  # out of order (a late duplicate): ignore rather than corrupt the order
+        self.times.append(time)
+        self.strengths.append(strength)
+
+    def count_between(self, start: float, end: float) -> int:
+        """Onsets in (start, end]."""
+        return bisect.bisect_right(self.times, end) - bisect.bisect_right(self.times, start)
+
+    def next_after(self, time: float) -> float | None:
+        i = bisect.bisect_left(self.times, time)
+        return self.times[i] if i < len(self.times) else None
+
+    def envelope(self, time: float, attack: float, release: float) -> float:
+        """Sum of strength × (linear rise over ``attack``, then exp decay with ``release``), 0..1."""
+        release = max(release, 1e-3)
+        start = bisect.bisect_left(self.times, time - attack - _ENVELOPE_HORIZON * release)
+        end = bisect.bisect_right(self.times, time)
+        total = 0.0
+        for i in range(start, end):
+            age = time - self.times[i]
+            if age < attack:
+                shape = age / attack
+            else:
+                shape = math.exp(-(age - attack) / release)
+            total += self.strengths[i] * shape
+        return min(total, 1.0)
+
+
+@dataclass(frozen=True)
+class CuePlan:
+    """A cue resolved against the song's grid: start in seconds, prompts already parsed."""
+
+    index: int
+    start: float
+    start_beat: float
+    label: str
+    prompts: tuple[PromptMix, ...]
+    style: str
+    seed: int
+    transition: float
+    advance: tuple[float, str] | None
+    camera_mode: str
+
+
+@dataclass
+class _Target:
+    key: tuple[int, int]
+    raw: PromptMix
+    conditioning: Conditioning
+    style: str
+    seed: int
+
+
+class _Follower:
+    """One-pole envelope follower with separate attack and release times (seconds)."""
+
+    def __init__(self, attack: float, release: float) -> None:
+        self.attack, self.release = max(attack, 1e-4), max(release, 1e-4)
+        self.value = 0.0
+        self.last_time: float | None = None
+
+    def __call__(self, time: float, target: float) -> float:
+        dt = 0.0 if self.last_time is None else max(time - self.last_time, 0.0)
+        self.last_time = time
+        constant = self.attack if target > self.value else self.release
+        if dt > 0:
+            self.value += (target - self.value) * (1.0 - math.exp(-dt / constant))
+        return self.value
+
+
+class Director:
+    """Builds one FrameParams per frame for one song of a setlist."""
+
+    def __init__(self, setlist: Setlist, song: Song, grid: Grid, fps: float, *,
+                 duration: float | None = None, onsets: OnsetLog | None = None) -> None:
+        self.setlist = setlist
+        self.song = song
+        self.song_index = setlist.song_index(song)
+        self.grid = grid
+        self.fps = fps
+        self.duration = duration
+        self.onsets = onsets or OnsetLog()
+        self.max_frames = int(round((duration or 0) * fps)) or 1
+        self.timing = KeyTiming(fps=fps, seconds_per_beat=grid.seconds_per_beat,
+                                beat_offset=grid.time_of_beat(0.0), beats_per_bar=grid.beats_per_bar)
+        self.cue_mode = song.cue_mode
+        self.prompt_table: list[PromptMix] = []
+        self.negative_table: list[str] = []
+        self._camera = self._compile_camera()
+        self._styles = {name: self._compile_style(name) for name in setlist.styles}
+        self.cues = self._compile_cues()
+        self._reactivity = [(reactivity_name(m, i), m, _Follower(m.attack, m.release))
+                            for i, m in enumerate(song.reactivity)]
+        self._override_cue: int | None = None
+        self._override_set_at_index: int | None = None
+        self._armed: tuple[int, str] | None = None
+        self._target: _Target | None = None
+        self._previous: _Target | None = None
+        self._change_time = -math.inf
+        self._transition = 0.0
+        self._last_values: dict[str, float] = {}
+
+    # ---- compile (slow, once) -------------------------------------------------------------
+
+    def _schedule(self, value: Any, where: tuple, interpolation: str = "linear") -> Schedule:
+        try:
+            return parse_schedule(value, self.timing, interpolation)
+        except (ScheduleError, ExpressionError) as exc:
+            raise self.setlist.error(f"{exc} (song '{self.song.name}')", where) from None
+
+    def _compile_camera(self) -> dict[str, Schedule]:
+        camera = self.song.camera
+        base = ("songs", self.song_index, "camera")
+        return {name: self._schedule(getattr(camera, name), base + (name,), camera.interpolation)
+                for name in CAMERA_FIELDS}
+
+    def _compile_style(self, name: str) -> dict[str, Any]:
+        style = self.setlist.styles[name]
+        base = ("styles", name)
+        numbers = {f: self._schedule(getattr(style, f), base + (f,)) for f in STYLE_NUMBER_FIELDS}
+        post = {f: self._schedule(getattr(style.post, f), base + ("post", f)) for f in POST_FIELDS}
+        look = {k: self._schedule(v, base + ("look", k)) for k, v in style.look.items()}
+        return {"numbers": numbers, "post": post, "look": look, "style": style}
+
+    def _register_prompt(self, mix: PromptMix, negative: str) -> int:
+        if mix in self.prompt_table:
+            return self.prompt_table.index(mix)
+        self.prompt_table.append(mix)
+        self.negative_table.append(negative)
+        return len(self.prompt_table) - 1
+
+    def _compile_cues(self) -> list[CuePlan]:
+        song, base = self.song, ("songs", self.song_index)
+        style_name = self.setlist.default_style_name(song)
+        try:
+            prompts: tuple[PromptMix, ...] = (parse_prompt(song.prompt),)
+        except ValueError as exc:
+            raise self.setlist.error(str(exc), base + ("prompt",)) from None
+        plans = [CuePlan(0, -math.inf, -math.inf, "start", prompts, style_name, self._style_seed(style_name),
+                         0.0, None, song.camera.mode)]
+        previous_start = -math.inf
+        for i, cue in enumerate(song.cues):
+            where = base + ("cues", i)
+            try:
+                start = parse_cue_time(cue.at, self.grid)
+            except ValueError as exc:
+                raise self.setlist.error(str(exc), where + ("at",)) from None
+            if self.duration is not None and start > self.duration:
+                raise self.setlist.error(
+                    f"cue at {cue.at} ({format_time(start)}) is past the end of the song ({format_time(self.duration)})",
+                    where + ("at",))
+            start = self._snap(start, cue.snap)
+            if start < previous_start:
+                raise self.setlist.error(f"cue at {cue.at} comes before the cue above it; list cues in time order",
+                                         where + ("at",))
+            previous_start = start
+            try:
+                transition = parse_length(cue.transition, self.grid)
+            except ValueError as exc:
+                raise self.setlist.error(str(exc), where + ("transition",)) from None
+            try:
+                if cue.sequence is not None:
+                    cue_prompts = tuple(parse_prompt(p) for p in cue.sequence)
+                elif cue.prompt is not None:
+                    cue_prompts = (parse_prompt(cue.prompt),)
+                else:
+                    cue_prompts = plans[-1].prompts[-1:]
+            except ValueError as exc:
+                raise self.setlist.error(str(exc), where + ("sequence" if cue.sequence else "prompt",)) from None
+            style_name = cue.style or plans[-1].style
+            seed = cue.seed if cue.seed is not None else (
+                self._style_seed(style_name) if cue.style else plans[-1].seed)
+            plans.append(CuePlan(
+                index=i + 1, start=start, start_beat=self.grid_beat(start),
+                label=cue.label or f"cue {i + 1}", prompts=cue_prompts, style=style_name, seed=seed,
+                transition=transition, advance=advance_rule(cue.advance) if cue.sequence else None,
+                camera_mode=cue.camera_mode or plans[-1].camera_mode))
+        for plan in plans:
+            style = self.setlist.styles[plan.style]
+            for mix in plan.prompts:
+                self._register_prompt(wrap_prompt(mix, style.prefix, style.suffix), style.negative)
+        return plans
+
+    def _style_seed(self, style_name: str) -> int:
+        return (self.setlist.seed + self.setlist.styles[style_name].seed) % 2**32
+
+    def _snap(self, start: float, snap: str) -> float:
+        if snap == "onset":
+            nxt = self.onsets.next_after(start)
+            # Only snap to an onset within a beat; past that the cue would drift audibly.
+            return nxt if nxt is not None and nxt - start <= self.grid.seconds_per_beat else start
+        if snap in ("beat", "downbeat"):
+            beat = self.grid_beat(start)
+            step = self.grid.beats_per_bar if snap == "downbeat" else 1
+            return self.grid.time_of_beat(math.ceil(beat / step - 1e-9) * step)
+        return start
+
+    def grid_beat(self, time: float) -> float:
+        """Beats elapsed at ``time`` (0 at the grid's beat 0)."""
+        return (time - self.grid.time_of_beat(0.0)) / self.grid.seconds_per_beat
+
+    # ---- live cue control -----------------------------------------------------------------
+
+    def next_cue(self, time: float) -> None:
+        """Jump to the next cue now; the clock's own progression resumes at the next cue it reaches."""
+        self._jump(self.cue_index_at(time) + 1, time)
+
+    def previous_cue(self, time: float) -> None:
+        self._jump(self.cue_index_at(time) - 1, time)
+
+    def arm_cue(self, index: int, on: str = "downbeat") -> None:
+        """Fire cue ``index`` (0 = the song's start state) on the next onset or downbeat."""
+        self._armed = (max(0, min(index, len(self.cues) - 1)), on)
+
+    def notify_onset(self, time: float, strength: float = 1.0) -> None:
+        """Live: an onset was detected at ``time`` (song seconds)."""
+        self.onsets.add(time, strength)
+        if self._armed and self._armed[1] == "onset":
+            self._jump(self._armed[0], time)
+            self._armed = None
+
+    def notify_downbeat(self, time: float) -> None:
+        if self._armed and self._armed[1] == "downbeat":
+            self._jump(self._armed[0], time)
+            self._armed = None
+
+    def _jump(self, index: int, time: float) -> None:
+        self._override_cue = max(0, min(index, len(self.cues) - 1))
+        self._override_set_at_index = self._clock_cue_index(time)
+
+    def _clock_cue_index(self, time: float) -> int:
+        if self.cue_mode == "manual":
+            return 0
+        if self.cue_mode == "bars":
+            beat = self.grid_beat(time)
+            starts = [c.start_beat for c in self.cues]
+            return max(0, bisect.bisect_right(starts, beat + 1e-9) - 1)
+        starts = [c.start for c in self.cues]
+        return max(0, bisect.bisect_right(starts, time + 1e-9) - 1)
+
+    def cue_index_at(self, time: float) -> int:
+        clock = self._clock_cue_index(time)
+        if self._override_cue is not None:
+            if clock != self._override_set_at_index and self.cue_mode != "manual":
+                self._override_cue = None  # the clock reached a new cue: it leads again
+            else:
+                return self._override_cue
+        return clock
+
+    # ---- per frame (fast) -----------------------------------------------------------------
+
+    def environment(self, index: int, time: float, features: Features) -> dict[str, float]:
+        env = features.as_dict()
+        env.update(frame=float(index), t=float(index), max_f=float(self.max_frames), sec=time,
+                   fps=self.fps)
+        return env
+
+    def _value(self, name: str, schedule: Schedule, env: Mapping[str, float]) -> float:
+        """Evaluate; on a runtime failure (non-finite, division by zero) hold the last good value."""
+        try:
+            value = schedule.value(env)
+        except (ExpressionError, ZeroDivisionError, OverflowError, ValueError) as exc:
+            log.debug("schedule %s failed at frame %s: %s", name, env.get("frame"), exc)
+            return self._last_values.get(name, 0.0)
+        if not math.isfinite(value):
+            return self._last_values.get(name, 0.0)
+        self._last_values[name] = value
+        return value
+
+    def _target_at(self, time: float, cue: CuePlan) -> _Target:
+        position = 0
+        if cue.advance is not None and len(cue.prompts) > 1:
+            count, unit = cue.advance
+            start = cue.start if math.isfinite(cue.start) else 0.0
+            if unit == "onset":
+                events = self.onsets.count_between(start, time)
+            else:
+                per = 1 if unit == "beat" else self.grid.beats_per_bar
+                events = max(0, math.floor((self.grid_beat(time) - self.grid_beat(start)) / per + 1e-9))
+            position = int(events // count) % len(cue.prompts)
+        style = self.setlist.styles[cue.style]
+        mix = wrap_prompt(cue.prompts[position], style.prefix, style.suffix)
+        conditioning = Conditioning(prompt=mix, negative_prompt=style.negative,
+                                    prompt_id=self._register_prompt(mix, style.negative))
+        return _Target((cue.index, position), cue.prompts[position], conditioning, cue.style, cue.seed)
+
+    def frame_params(self, index: int, time: float, features: Features,
+                     controls: Mapping[str, Any] | None = None) -> FrameParams:
+        """The parameters of frame ``index`` at song time ``time`` (seconds)."""
+        controls = controls or {}
+        env = self.environment(index, time, features)
+        cue = self.cues[self.cue_index_at(time)]
+        target = self._target_at(time, cue)
+        target = self._apply_prompt_controls(target, controls)
+        if self._target is None:
+            self._target = self._previous = target
+        elif target.key != self._target.key or target.conditioning != self._target.conditioning:
+            self._previous, self._target = self._target, target
+            self._change_time = time
+            self._transition = cue.transition
+        blend = 1.0 if self._transition <= 0 else min(max((time - self._change_time) / self._transition, 0.0), 1.0)
+        assert self._previous is not None
+        previous, current = self._previous, self._target
+
+        style_from, style_to = self._styles[previous.style], self._styles[current.style]
+        numbers = {name: _mix(self._value(f"{previous.style}.{name}", style_from["numbers"][name], env),
+                              self._value(f"{current.style}.{name}", style_to["numbers"][name], env), blend)
+                   for name in STYLE_NUMBER_FIELDS}
+        post = {name: _mix(self._value(f"{previous.style}.post.{name}", style_from["post"][name], env),
+                           self._value(f"{current.style}.post.{name}", style_to["post"][name], env), blend)
+                for name in POST_FIELDS}
+        look = self._look(style_from, style_to, previous.style, current.style, env, blend)
+        camera = {name: self._value(f"camera.{name}", self._camera[name], env) for name in self._camera}
+        targets = {**camera, **{k: numbers[k] for k in ("strength", "guidance")}, **post,
+                   **{f"look.{k}": v for k, v in look.items()}}
+        self._apply_reactivity(targets, time, features, controls)
+        self._apply_numeric_controls(targets, controls)
+
+        style_to_def = style_to["style"]
+        motion = CameraMotion(
+            mode=cue.camera_mode, zoom=targets["zoom"], angle=targets["angle"],
+            translation_x=targets["translation_x"], translation_y=targets["translation_y"],
+            translation_z=targets["translation_z"], rotation_3d_x=targets["rotation_3d_x"],
+            rotation_3d_y=targets["rotation_3d_y"], rotation_3d_z=targets["rotation_3d_z"],
+            fov=targets["fov"], near=targets["near"], far=targets["far"])
+        post_settings = PostSettings(
+            brightness=targets["brightness"], contrast=targets["contrast"], saturation=targets["saturation"],
+            hue_shift=targets["hue_shift"], vignette=targets["vignette"],
+            blackout=bool(controls.get("blackout", False)))
+        seed = int(controls.get("seed", current.seed)) % 2**32
+        return FrameParams(
+            index=index, time=time, features=features, camera=motion,
+            conditioning_from=previous.conditioning, conditioning_to=current.conditioning, blend=blend,
+            style_name=current.style, strength=min(max(targets["strength"], 0.0), 1.0),
+            guidance=max(targets["guidance"], 0.0), steps=style_to_def.steps,
+            seed=previous.seed, next_seed=seed, seed_blend=blend if previous.seed != seed else 1.0,
+            border=style_to_def.border,
+            look={k[5:]: v for k, v in targets.items() if k.startswith("look.")},
+            post=post_settings,
+            style={"coherence": numbers["coherence"], "frame_blend": numbers["frame_blend"],
+                   "noise": numbers["noise"], "contrast_drift": numbers["contrast_drift"],
+                   "coherence_reference_palette": 1.0 if style_to_def.coherence_reference == "palette" else 0.0},
+            cue_index=cue.index, cue_label=f"{cue.label}: {describe(current.conditioning.prompt)}")
+
+    def _look(self, style_from: dict, style_to: dict, name_from: str, name_to: str,
+              env: Mapping[str, float], blend: float) -> dict[str, float]:
+        keys = set(style_from["look"]) | set(style_to["look"])
+        look = {}
+        for key in sorted(keys):
+            a = self._value(f"{name_from}.look.{key}", style_from["look"][key], env) if key in style_from["look"] else None
+            b = self._value(f"{name_to}.look.{key}", style_to["look"][key], env) if key in style_to["look"] else None
+            look[key] = _mix(a if a is not None else b, b if b is not None else a, blend)
+        return look
+
+    def _apply_reactivity(self, targets: dict[str, float], time: float, features: Features,
+                          controls: Mapping[str, Any]) -> None:
+        master = float(controls.get("reactivity_gain", 1.0))
+        for name, mapping, follower in self._reactivity:
+            if mapping.source == "onset":
+                level = self.onsets.envelope(time, mapping.attack, mapping.release)
+            else:
+                level = follower(time, float(getattr(features, mapping.source)))
+            if mapping.threshold > 0:
+                level = max(0.0, (level - mapping.threshold) / (1.0 - mapping.threshold))
+            gain = master * float(controls.get(f"gain_{name}", 1.0))
+            targets[mapping.target] = targets.get(mapping.target, 0.0) + mapping.amount * level * gain
+
+    @staticmethod
+    def _apply_numeric_controls(targets: dict[str, float], controls: Mapping[str, Any]) -> None:
+        """Live controls: speeds scale the camera's motion, post values scale the style's."""
+        if not controls:
+            return
+        if "zoom_speed" in controls:
+            targets["zoom"] = 1.0 + (targets["zoom"] - 1.0) * float(controls["zoom_speed"])
+        for axis in ("angle", "translation_x", "translation_y", "translation_z"):
+            key = f"{axis}_speed"
+            if key in controls:
+                targets[axis] *= float(controls[key])
+        for name in ("strength", "guidance"):
+            if name in controls:
+                targets[name] = float(controls[name])
+        for name in ("brightness", "contrast", "saturation"):
+            if name in controls:
+                targets[name] *= float(controls[name])
+        if "vignette" in controls:
+            targets["vignette"] = max(targets["vignette"], float(controls["vignette"]))
+        if "hue_shift" in controls:
+            targets["hue_shift"] += float(controls["hue_shift"])
+
+    def _apply_prompt_controls(self, target: _Target, controls: Mapping[str, Any]) -> _Target:
+        """A live prompt or style from a controller replaces the cue's own."""
+        text = controls.get("prompt") or None
+        style_name = controls.get("style") or None
+        if style_name not in self.setlist.styles:
+            style_name = None
+        if text is None and style_name is None:
+            return target
+        try:
+            raw = parse_prompt(str(text)) if text is not None else target.raw
+        except ValueError:
+            raw = target.raw
+        style_name = style_name or target.style
+        style = self.setlist.styles[style_name]
+        mix = wrap_prompt(raw, style.prefix, style.suffix)
+        conditioning = Conditioning(prompt=mix, negative_prompt=style.negative,
+                                    prompt_id=self._register_prompt(mix, style.negative))
+        return _Target(target.key, raw, conditioning, style_name, target.seed)
+
+    # ---- for timelines and HUDs -----------------------------------------------------------
+
+    def cue_changes(self) -> list[tuple[float, str, str]]:
+        """(time, prompt text, style) of each cue, for the timeline picture."""
+        rows = []
+        for cue in self.cues:
+            time = cue.start if math.isfinite(cue.start) else 0.0
+            text = " → ".join(describe(p) for p in cue.prompts[:3]) + (" …" if len(cue.prompts) > 3 else "")
+            rows.append((time, text, cue.style))
+        return rows
+
+
+def _mix(a: float, b: float, x: float) -> float:
+    return a + (b - a) * x
+
+
+__all__ = ["Director", "OnsetLog", "CuePlan", "SetlistError"]

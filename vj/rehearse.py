@@ -1,0 +1,171 @@
+"""Offline rehearsal: render a song of a setlist against its audio file into an MP4 with the
+song's audio, plus a timeline picture. A file clock steps frame n at t = n / fps, so the same
+setlist and seed give the same frames, bit for bit.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vj.audio.decode import AudioError
+from vj.audio.offline import TrackAnalysis, analyse_track
+from vj.director import Director, OnsetLog
+from vj.errors import SetlistError
+from vj.frame import Frame
+from vj.generators.base import Generator, GeneratorContext
+from vj.generators.factory import make_generator, make_procedural
+from vj.setlist import Setlist, Song
+
+log = logging.getLogger(__name__)
+
+#: How many thumbnails the timeline picture shows.
+THUMBNAILS = 12
+
+
+@dataclass
+class RehearsalPlan:
+    """Everything resolved before the first frame: what, how big, how long, where to."""
+
+    setlist: Setlist
+    song: Song
+    audio_path: Path
+    output: Path
+    timeline: Path
+    width: int
+    height: int
+    fps: float
+    frames: int
+    analysis: TrackAnalysis
+    director: Director
+
+
+@dataclass
+class RehearsalResult:
+    output: Path
+    timeline: Path
+    frames: int
+    seconds: float
+    generator: str
+    frame_hashes: list[str] = field(default_factory=list)
+
+
+def plan_rehearsal(setlist: Setlist, song_name: str | None = None, output: Path | None = None,
+                   size: tuple[int, int] | None = None, fps: float | None = None,
+                   seconds: float | None = None) -> RehearsalPlan:
+    """Validate everything that can fail before a single frame is rendered."""
+    song = setlist.song(song_name)
+    index = setlist.song_index(song)
+    audio_path = setlist.audio_path(song)
+    if audio_path is None:
+        raise setlist.error("a song needs an audio file to rehearse against", ("songs", index, "name"))
+    if not audio_path.is_file():
+        raise setlist.error(f"audio file not found: {audio_path}", ("songs", index, "audio"))
+    try:
+        analysis = analyse_track(audio_path)
+    except AudioError as exc:
+        raise setlist.error(str(exc), ("songs", index, "audio")) from None
+    width, height = size or (setlist.output.width, setlist.output.height)
+    for value, name in ((width, "width"), (height, "height")):
+        if value % 8 or value < 64:
+            raise SetlistError(f"--size: {name} must be a multiple of 8 and at least 64 (got {value})")
+    fps = fps or setlist.output.fps
+    duration = analysis.duration if seconds is None else min(seconds, analysis.duration)
+    frames = max(1, int(math.floor(duration * fps + 1e-6)))
+    grid = analysis.grid(bpm=song.bpm, offset=song.beat_offset)
+    onsets = OnsetLog(list(map(float, analysis.onset_times)), list(map(float, analysis.onset_strengths)))
+    director = Director(setlist, song, grid, fps, duration=analysis.duration, onsets=onsets)
+    if output is None:
+        stem = setlist.source_path.stem if setlist.source_path else "setlist"
+        output = Path("renders") / f"{stem}-{_slug(song.name)}.mp4"
+    timeline = output.with_suffix(".timeline.png")
+    return RehearsalPlan(setlist, song, audio_path, output, timeline, width, height, fps, frames,
+                         analysis, director)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "song"
+
+
+def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
+                     progress: Callable[[int, int], None] | None = None,
+                     keep_hashes: bool = False) -> RehearsalResult:
+    """Render every frame, encode the MP4 with audio, and draw the timeline picture."""
+    import hashlib
+
+    from vj.engine import FramePipeline
+    from vj.output.recorder import VideoRecorder
+    from vj.output.timeline import render_timeline
+    from vj.render.gl import create_headless_context
+
+    ctx = create_headless_context()
+    generator = generator or make_generator(plan.setlist)
+    director = plan.director
+    context = GeneratorContext(width=plan.width, height=plan.height, gl=ctx,
+                               prompts=list(director.prompt_table),
+                               negative_prompts=list(director.negative_table), seed=plan.setlist.seed,
+                               options={"depth": plan.song.camera.depth})
+    generator.prepare(context)
+    pipeline = FramePipeline(ctx, context, generator, fallback=make_procedural)
+    analysis, grid = plan.analysis, director.grid
+    thumb_every = max(1, plan.frames // THUMBNAILS)
+    thumbnails: list[tuple[float, np.ndarray]] = []
+    hashes: list[str] = []
+    plan.output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with VideoRecorder(plan.output, plan.width, plan.height, plan.fps, audio_path=plan.audio_path) as recorder:
+            for index in range(plan.frames):
+                time = index / plan.fps
+                features = analysis.features_at(time, grid)
+                params = director.frame_params(index, time, features)
+                frame = pipeline.render(params)
+                pixels = frame.to_uint8()
+                recorder.write(pixels)
+                if keep_hashes:
+                    hashes.append(hashlib.sha256(pixels.tobytes()).hexdigest())
+                if index % thumb_every == thumb_every // 2:
+                    thumbnails.append((time, _thumbnail(pixels)))
+                if progress:
+                    progress(index + 1, plan.frames)
+    finally:
+        pipeline.close()
+        ctx.release()
+    duration = plan.frames / plan.fps
+    render_timeline(plan.timeline, **_timeline_data(plan, duration, thumbnails))
+    return RehearsalResult(plan.output, plan.timeline, plan.frames, duration, generator.name, hashes)
+
+
+def _thumbnail(pixels: np.ndarray, width: int = 160) -> np.ndarray:
+    step = max(1, pixels.shape[1] // width)
+    return np.ascontiguousarray(pixels[::step, ::step])
+
+
+def _timeline_data(plan: RehearsalPlan, duration: float, thumbnails: list) -> dict:
+    analysis, director = plan.analysis, plan.director
+    grid = director.grid
+    keep = lambda times: [float(t) for t in times if t <= duration]  # noqa: E731
+    preview = analysis.waveform_preview
+    bars = []
+    bar = math.ceil(grid.bar_at(0.0))
+    while grid.time_of_bar(bar) <= duration:
+        if grid.time_of_bar(bar) >= 0:
+            bars.append(grid.time_of_bar(bar))
+        bar += 1
+    bands = {name: analysis.series(name) for name in ("low", "mid", "high")}
+    return dict(
+        duration=duration,
+        waveform_times=preview[0], waveform_min=preview[1], waveform_max=preview[2],
+        onset_times=keep(analysis.onset_times),
+        onset_strengths=[float(s) for t, s in zip(analysis.onset_times, analysis.onset_strengths) if t <= duration],
+        beat_times=[grid.time_of_beat(b) for b in range(math.ceil(grid.beat_at(0.0)), math.floor(grid.beat_at(duration)) + 1) if grid.time_of_beat(b) >= 0],
+        downbeat_times=bars,
+        bands=bands,
+        cues=[(t, text, style) for t, text, style in director.cue_changes() if t <= duration],
+        thumbnails=thumbnails,
+        title=f"{plan.setlist.title} — {plan.song.name}  ({plan.width}×{plan.height}, {plan.fps:g} fps, {plan.generator_name if hasattr(plan, 'generator_name') else plan.setlist.model})",
+        bar_times=bars,
+    )

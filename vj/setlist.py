@@ -1,0 +1,304 @@
+"""Setlists: YAML → validated, typed models; every error names file, line and field.
+
+A setlist holds output settings, the model, named styles and songs. Songs hold camera
+keyframes, reactivity mappings and cues. Schedules (keyframe strings) are checked here too,
+so a typo is found by ``vj check`` and never on stage. See docs/setlist.md for the format.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vj.errors import SetlistError
+from vj.features import AUDIO_SOURCES
+from vj.yaml_source import PathKey, format_path, line_for, load_yaml_with_lines
+
+#: A number, or a keyframe string / expression (see vj.schedule).
+ScheduleValue = Union[float, str]
+
+CAMERA_2D_FIELDS = ("zoom", "angle", "translation_x", "translation_y")
+CAMERA_3D_FIELDS = ("translation_x", "translation_y", "translation_z",
+                    "rotation_3d_x", "rotation_3d_y", "rotation_3d_z", "fov", "near", "far")
+CAMERA_FIELDS = tuple(dict.fromkeys(CAMERA_2D_FIELDS + CAMERA_3D_FIELDS))
+POST_FIELDS = ("brightness", "contrast", "saturation", "hue_shift", "vignette")
+STYLE_NUMBER_FIELDS = ("strength", "guidance", "coherence", "frame_blend", "noise", "contrast_drift")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Output(_Strict):
+    """Render size and rate. Sizes are multiples of 8 (what diffusion models take)."""
+
+    width: int = Field(512, ge=64, le=4096)
+    height: int = Field(512, ge=64, le=4096)
+    fps: float = Field(24, gt=0, le=240)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, value: int) -> int:
+        if value % 8:
+            raise ValueError(f"must be a multiple of 8 (got {value}); try {value // 8 * 8}")
+        return value
+
+
+class Post(_Strict):
+    brightness: ScheduleValue = 1.0
+    contrast: ScheduleValue = 1.0
+    saturation: ScheduleValue = 1.0
+    hue_shift: ScheduleValue = 0.0
+    vignette: ScheduleValue = 0.0
+
+
+class Style(_Strict):
+    """A named look: prompt wrapping, img2img settings, colour/post, procedural look."""
+
+    prefix: str = ""
+    suffix: str = ""
+    negative: str = ""
+    strength: ScheduleValue = 0.5
+    guidance: ScheduleValue = 0.0
+    steps: int = Field(1, ge=1, le=4)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    border: Literal["reflect", "wrap", "clamp"] = "reflect"
+    #: Anti-drift settings read by the diffusion generator (see docs/diffusion.md).
+    coherence: ScheduleValue = 0.0
+    coherence_reference: Literal["cue_first_frame", "palette"] = "cue_first_frame"
+    frame_blend: ScheduleValue = 0.0
+    noise: ScheduleValue = 0.0
+    contrast_drift: ScheduleValue = 0.0
+    post: Post = Field(default_factory=Post)
+    #: Procedural generator look: warp, detail, speed, hue, ... (numbers or schedules).
+    look: dict[str, ScheduleValue] = Field(default_factory=dict)
+
+
+class Camera(_Strict):
+    """Camera keyframes (Disco/Deforum units per frame). 2D: zoom, angle, translation_x/y (px).
+    3D: translation_x/y/z, rotation_3d_x/y/z (degrees), fov, near, far."""
+
+    mode: Literal["2d", "3d"] = "2d"
+    interpolation: Literal["linear", "cubic", "step"] = "linear"
+    zoom: ScheduleValue = 1.0
+    angle: ScheduleValue = 0.0
+    translation_x: ScheduleValue = 0.0
+    translation_y: ScheduleValue = 0.0
+    translation_z: ScheduleValue = 0.0
+    rotation_3d_x: ScheduleValue = 0.0
+    rotation_3d_y: ScheduleValue = 0.0
+    rotation_3d_z: ScheduleValue = 0.0
+    fov: ScheduleValue = 40.0
+    near: ScheduleValue = 200.0
+    far: ScheduleValue = 10000.0
+    depth: str = "plane"
+
+
+REACTIVITY_TARGETS = CAMERA_FIELDS + ("strength", "guidance") + POST_FIELDS
+
+
+class Reactivity(_Strict):
+    """Audio-driven motion on top of the keyframes: target += amount × envelope(source)."""
+
+    name: str | None = None
+    source: Literal["onset", "low", "mid", "high", "rms", "perc", "harm", "beat_phase"]
+    target: str
+    amount: float
+    attack: float = Field(0.01, ge=0, le=10)
+    release: float = Field(0.2, ge=0, le=30)
+    threshold: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        if value in REACTIVITY_TARGETS or value.startswith("look."):
+            return value
+        raise ValueError(f"unknown target '{value}'; use one of {', '.join(REACTIVITY_TARGETS)} or look.<name>")
+
+
+PromptSpec = Union[str, list[str]]
+
+_ADVANCE = re.compile(r"^\s*(?:every\s+)?(\d+(?:\.\d+)?)?\s*(onsets?|beats?|bars?)\s*$", re.IGNORECASE)
+
+
+class Cue(_Strict):
+    """A change at a moment of the song: prompt and/or style, blended over ``transition``."""
+
+    at: Union[str, float]
+    snap: Literal["none", "onset", "beat", "downbeat"] = "none"
+    label: str | None = None
+    prompt: PromptSpec | None = None
+    style: str | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    transition: Union[str, float] = "1b"
+    sequence: list[PromptSpec] | None = None
+    advance: str = "4 beats"
+    camera_mode: Literal["2d", "3d"] | None = None
+
+    @field_validator("advance")
+    @classmethod
+    def _advance_form(cls, value: str) -> str:
+        if not _ADVANCE.match(value):
+            raise ValueError(f"'{value}' is not an advance rule; write e.g. 'onset', '4 onsets', '2 beats', '1 bar'")
+        return value
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> "Cue":
+        if self.sequence is not None and not self.sequence:
+            raise ValueError("sequence is empty")
+        if self.sequence is not None and self.prompt is not None:
+            raise ValueError("give either prompt or sequence, not both")
+        return self
+
+
+class Song(_Strict):
+    name: str
+    audio: str | None = None
+    bpm: float | None = Field(None, gt=20, lt=400)
+    beats_per_bar: int = Field(4, ge=1, le=16)
+    beat_offset: float | None = None
+    latency_offset_ms: float = 0.0
+    style: str | None = None
+    prompt: PromptSpec = "a dreamlike landscape"
+    camera: Camera = Field(default_factory=Camera)
+    reactivity: list[Reactivity] = Field(default_factory=list)
+    cues: list[Cue] = Field(default_factory=list)
+    tempo_lead: Literal["detected", "setlist", "tap", "midi_clock"] = "detected"
+    cue_mode: Literal["time", "bars", "manual"] = "time"
+
+
+class ModelSettings(_Strict):
+    vae: Literal["full", "tiny"] = "full"
+    tiny_vae: str | None = None
+    accelerator: Literal["eager", "compile", "tensorrt"] = "eager"
+    similarity_filter: float | None = Field(None, ge=0, le=1)
+    stream_batch: bool = False
+
+
+class Setlist(_Strict):
+    """The whole set: one file, many songs."""
+
+    title: str = "untitled set"
+    output: Output = Field(default_factory=Output)
+    model: str = "procedural"
+    model_settings: ModelSettings = Field(default_factory=ModelSettings)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    styles: dict[str, Style] = Field(default_factory=lambda: {"default": Style()})
+    songs: list[Song] = Field(min_length=1)
+
+    # Not part of the YAML: where it came from, for relative paths and error messages.
+    source_path: Path | None = Field(default=None, exclude=True)
+    source_lines: dict[Any, int] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Setlist":
+        if not self.styles:
+            raise ValueError("styles: at least one style is needed")
+        return self
+
+    def song(self, name: str | None = None) -> Song:
+        """The song called ``name`` (case-insensitive), or the first one."""
+        if name is None:
+            return self.songs[0]
+        for song in self.songs:
+            if song.name.lower() == name.lower():
+                return song
+        names = ", ".join(s.name for s in self.songs)
+        raise SetlistError(f"no song named '{name}'; the setlist has: {names}", file=str(self.source_path))
+
+    def song_index(self, song: Song) -> int:
+        return self.songs.index(song)
+
+    def audio_path(self, song: Song) -> Path | None:
+        """The song's audio file, relative paths taken from the setlist's folder."""
+        if song.audio is None:
+            return None
+        path = Path(song.audio).expanduser()
+        if not path.is_absolute() and self.source_path is not None:
+            path = self.source_path.parent / path
+        return path
+
+    def default_style_name(self, song: Song) -> str:
+        return song.style or next(iter(self.styles))
+
+    def error(self, message: str, where: PathKey) -> SetlistError:
+        """A SetlistError pointing at ``where`` (a path into the YAML)."""
+        return SetlistError(message, file=str(self.source_path) if self.source_path else None,
+                            line=line_for(self.source_lines, where), field=format_path(where))
+
+
+def _pydantic_error(exc: ValidationError, path: Path, lines: dict[PathKey, int]) -> SetlistError:
+    first = exc.errors()[0]
+    where = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part and part.endswith("]")))
+    kind = first["type"]
+    message = first["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        message = f"unknown field '{where[-1]}'"
+    elif kind == "missing":
+        message = f"missing required field '{where[-1]}'"
+    elif first.get("input") is not None and kind not in ("value_error",):
+        shown = repr(first["input"])
+        if len(shown) < 60:
+            message += f" (got {shown})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return SetlistError(message, file=str(path), line=line_for(lines, where), field=format_path(where))
+
+
+def load_setlist(path: str | Path) -> Setlist:
+    """Read and validate a setlist file. Raises SetlistError naming file, line and field."""
+    path = Path(path)
+    data, lines = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise SetlistError("a setlist is a mapping with 'songs:' (and optional output, model, styles)",
+                           file=str(path), line=1)
+    try:
+        setlist = Setlist.model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_error(exc, path, lines) from None
+    setlist.source_path = path
+    setlist.source_lines = lines
+    _check_references(setlist)
+    return setlist
+
+
+def _check_references(setlist: Setlist) -> None:
+    """Names that must exist elsewhere in the file: styles used by songs and cues."""
+    for s, song in enumerate(setlist.songs):
+        if song.style is not None and song.style not in setlist.styles:
+            raise setlist.error(_unknown_style(song.style, setlist), ("songs", s, "style"))
+        for c, cue in enumerate(song.cues):
+            if cue.style is not None and cue.style not in setlist.styles:
+                raise setlist.error(_unknown_style(cue.style, setlist), ("songs", s, "cues", c, "style"))
+        names = [m.name for m in song.reactivity if m.name]
+        if len(names) != len(set(names)):
+            raise setlist.error("two reactivity mappings share a name", ("songs", s, "reactivity"))
+    seen = set()
+    for s, song in enumerate(setlist.songs):
+        if song.name.lower() in seen:
+            raise setlist.error(f"two songs are called '{song.name}'", ("songs", s, "name"))
+        seen.add(song.name.lower())
+
+
+def _unknown_style(name: str, setlist: Setlist) -> str:
+    return f"unknown style '{name}'; the setlist defines: {', '.join(setlist.styles)}"
+
+
+def advance_rule(text: str) -> tuple[float, str]:
+    """'4 onsets' -> (4, 'onset'); 'bar' -> (1, 'bar')."""
+    match = _ADVANCE.match(text)
+    assert match is not None  # validated by Cue
+    count = float(match.group(1) or 1)
+    unit = match.group(2).lower().rstrip("s")
+    return max(count, 1.0), unit
+
+
+def reactivity_name(mapping: Reactivity, index: int) -> str:
+    return mapping.name or f"{mapping.source}_{mapping.target.replace('.', '_')}_{index}"
+
+
+__all__ = ["Setlist", "Song", "Style", "Cue", "Camera", "Reactivity", "Output", "load_setlist",
+           "SetlistError", "advance_rule", "AUDIO_SOURCES", "reactivity_name"]

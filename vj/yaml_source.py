@@ -1,0 +1,88 @@
+"""YAML loading that remembers where each value came from, so errors can name a line.
+
+PyYAML's composer keeps a start mark on every node; we build plain Python data from the node
+tree and, beside it, a map from each value's path (``("songs", 0, "cues", 2, "at")``) to its line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vj.errors import SetlistError
+
+PathKey = tuple[Any, ...]
+
+
+def load_yaml_with_lines(path: Path) -> tuple[Any, dict[PathKey, int]]:
+    """Parse ``path``; return (data, {path tuple: 1-based line}). Raises SetlistError on bad YAML."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SetlistError("file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SetlistError(f"cannot read the file: {exc}", file=str(path)) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise SetlistError(f"malformed YAML: {problem}", file=str(path), line=line) from None
+    except yaml.YAMLError as exc:
+        raise SetlistError(f"malformed YAML: {exc}", file=str(path)) from None
+    if node is None:
+        raise SetlistError("the file is empty", file=str(path), line=1)
+    lines: dict[PathKey, int] = {}
+    data = _construct(node, (), lines, path)
+    return data, lines
+
+
+def _construct(node: yaml.Node, where: PathKey, lines: dict[PathKey, int], path: Path) -> Any:
+    lines[where] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node, path)
+            if key in result:
+                raise SetlistError(f"duplicate key '{key}'", file=str(path),
+                                   line=key_node.start_mark.line + 1)
+            child = where + (key,)
+            result[key] = _construct(value_node, child, lines, path)
+            lines[child] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, where + (i,), lines, path) for i, item in enumerate(node.value)]
+    return _scalar(node, path)
+
+
+def _scalar(node: yaml.Node, path: Path) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise SetlistError("a mapping key must be a plain value", file=str(path),
+                           line=node.start_mark.line + 1)
+    constructor = yaml.SafeLoader(" ")
+    try:
+        return constructor.construct_object(node, deep=True)
+    finally:
+        constructor.dispose()
+
+
+def line_for(lines: dict[PathKey, int], where: PathKey) -> int | None:
+    """The line of ``where`` or of its nearest ancestor that has one."""
+    for cut in range(len(where), -1, -1):
+        line = lines.get(tuple(where[:cut]))
+        if line is not None:
+            return line
+    return None
+
+
+def format_path(where: PathKey) -> str:
+    """("songs", 0, "cues", 2, "at") -> "songs[0].cues[2].at"."""
+    text = ""
+    for part in where:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text

@@ -230,7 +230,8 @@ class Setlist(_Strict):
 
 
 def _pydantic_error(exc: ValidationError, path: Path, lines: dict[PathKey, int]) -> SetlistError:
-    first = exc.errors()[0]
+    # A typo shows up both as an unknown field and as a missing one: name the typo first.
+    first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     where = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part and part.endswith("]")))
     kind = first["type"]
     message = first["msg"].removeprefix("Value error, ")

@@ -1,0 +1,113 @@
+"""Setlist validation: every bad input names file, line and field."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vj.errors import SetlistError
+from vj.prompt_mix import parse_prompt, wrap_prompt
+from vj.setlist import advance_rule, load_setlist
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD = """\
+title: test set
+output: {width: 256, height: 128, fps: 12}
+styles:
+  calm:
+    prefix: "a painting of "
+    strength: 0.4
+  loud:
+    strength: "0:(0.5), 4b:(0.7)"
+songs:
+  - name: one
+    audio: one.wav
+    style: calm
+    cues:
+      - at: b5
+        style: loud
+        prompt: ["storm:0.7", "paper birds:0.3"]
+      - at: bar 3
+        sequence: [a, b, c]
+        advance: 2 onsets
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_demo_setlist_loads() -> None:
+    setlist = load_setlist(REPO / "setlists" / "demo.yaml")
+    assert setlist.songs[0].name == "demo groove"
+    assert setlist.audio_path(setlist.songs[0]) == REPO / "setlists" / "demo-track.ogg"
+    assert set(setlist.styles) == {"nebula", "ink", "storm"}
+
+
+def test_good_setlist(tmp_path: Path) -> None:
+    setlist = load_setlist(write(tmp_path, GOOD))
+    assert setlist.output.width == 256 and setlist.output.fps == 12
+    song = setlist.song("ONE")
+    assert song.cues[0].prompt == ["storm:0.7", "paper birds:0.3"]
+    assert advance_rule(song.cues[1].advance) == (2.0, "onset")
+    assert setlist.styles["loud"].strength == "0:(0.5), 4b:(0.7)"
+
+
+@pytest.mark.parametrize("text, line, field, words", [
+    (GOOD.replace("fps: 12", "fps: twelve"), 2, "output.fps", "number"),
+    (GOOD.replace("    strength: 0.4\n", "    strenght: 0.4\n"), 6, "styles.calm.strenght", "unknown field"),
+    (GOOD.replace("        style: loud\n", "        style: lound\n"), 15, "songs[0].cues[0].style", "unknown style 'lound'"),
+    (GOOD.replace("advance: 2 onsets", "advance: sometimes"), 19, "songs[0].cues[1].advance", "advance rule"),
+    (GOOD.replace("width: 256", "width: 250"), 2, "output.width", "multiple of 8"),
+    (GOOD.replace("  - name: one\n", "  - nam: one\n"), 10, "songs[0].nam", "unknown field 'nam'"),
+    (GOOD + "    bpm: -3\n", 20, "songs[0].bpm", "greater than"),
+])
+def test_bad_fields_are_located(tmp_path: Path, text: str, line: int, field: str, words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SetlistError) as caught:
+        load_setlist(path)
+    error = caught.value
+    assert error.file == str(path)
+    assert error.line == line, str(error)
+    assert error.field is not None and error.field.startswith(field), str(error)
+    assert words in str(error)
+    assert str(error).startswith(f"{path}:{line}:")
+
+
+def test_malformed_yaml_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "songs:\n  - name: a\n    audio: [unclosed\n")
+    with pytest.raises(SetlistError) as caught:
+        load_setlist(path)
+    assert "malformed YAML" in str(caught.value)
+    assert caught.value.line is not None and caught.value.line >= 3
+
+
+def test_duplicate_key_and_empty_and_missing(tmp_path: Path) -> None:
+    with pytest.raises(SetlistError, match="duplicate key 'title'"):
+        load_setlist(write(tmp_path, "title: a\ntitle: b\nsongs: []\n"))
+    with pytest.raises(SetlistError, match="empty"):
+        load_setlist(write(tmp_path, ""))
+    with pytest.raises(SetlistError, match="file not found"):
+        load_setlist(tmp_path / "nope.yaml")
+    with pytest.raises(SetlistError, match="songs"):
+        load_setlist(write(tmp_path, "title: only a title\n"))
+
+
+def test_unknown_song_lists_names(tmp_path: Path) -> None:
+    setlist = load_setlist(write(tmp_path, GOOD))
+    with pytest.raises(SetlistError, match="the setlist has: one"):
+        setlist.song("two")
+
+
+def test_weighted_prompts() -> None:
+    assert parse_prompt("storm") == (("storm", 1.0),)
+    assert parse_prompt(["storm:0.7", "paper birds:0.3"]) == (("storm", 0.7), ("paper birds", 0.3))
+    assert parse_prompt("ratio 16:9 sky") == (("ratio 16:9 sky", 1.0),)
+    with pytest.raises(ValueError):
+        parse_prompt([])
+    with pytest.raises(ValueError):
+        parse_prompt("storm:-1")
+    assert wrap_prompt((("x", 2.0),), "a ", " b") == (("a x b", 2.0),)

@@ -1,0 +1,159 @@
+"""The director: cues, transitions, prompt sequences, reactivity and live cue control."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from vj.audio.grid import BeatGrid
+from vj.director import Director, OnsetLog
+from vj.errors import SetlistError
+from vj.features import Features
+from vj.setlist import load_setlist
+
+SET = """\
+styles:
+  calm: {prefix: "calm ", strength: 0.4, seed: 1}
+  loud: {prefix: "loud ", strength: "0:(0.8)", seed: 2, post: {brightness: 2.0}}
+songs:
+  - name: one
+    audio: one.wav
+    style: calm
+    prompt: intro
+    camera:
+      zoom: "0:(1.0), 2s:(1.1)"
+      angle: "0:(2*sin(beat*pi/2))"
+    reactivity:
+      - {name: kick, source: onset, target: zoom, amount: 0.1, attack: 0.0, release: 0.1}
+    cues:
+      - {at: 2.0, style: loud, prompt: drop, transition: 1.0}
+      - {at: bar 3, snap: downbeat, sequence: [a, b, c], advance: 2 onsets, transition: 0}
+      - {at: bar 5, sequence: [x, y], advance: 1 bar, transition: 0}
+"""
+
+GRID = BeatGrid(bpm=120.0, offset=0.0, beats_per_bar=4)   # a beat every 0.5 s, a bar every 2 s
+FPS = 10.0
+
+
+def make(tmp_path: Path, text: str = SET, onsets: list[float] | None = None, duration: float = 20.0) -> Director:
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    setlist = load_setlist(path)
+    log = OnsetLog(list(onsets or []), [1.0] * len(onsets or []))
+    return Director(setlist, setlist.songs[0], GRID, FPS, duration=duration, onsets=log)
+
+
+def run(director: Director, until: float, features: Features = Features()) -> dict[float, object]:
+    out = {}
+    frames = int(round(until * FPS))
+    for i in range(frames + 1):
+        t = i / FPS
+        out[round(t, 3)] = director.frame_params(i, t, features)
+    return out
+
+
+def texts(conditioning) -> str:
+    return conditioning.prompt[0][0]
+
+
+def test_cue_transition_blends_prompt_style_and_numbers(tmp_path: Path) -> None:
+    frames = run(make(tmp_path), 3.5)
+    assert texts(frames[1.0].conditioning_to) == "calm intro"
+    assert frames[1.0].strength == pytest.approx(0.4)
+    at = frames[2.5]  # halfway through the 1 s transition to the 'drop' cue
+    assert texts(at.conditioning_from) == "calm intro" and texts(at.conditioning_to) == "loud drop"
+    assert at.blend == pytest.approx(0.5, abs=1e-6)
+    assert at.strength == pytest.approx(0.6, abs=1e-6)            # 0.4 → 0.8
+    assert at.post.brightness == pytest.approx(1.5, abs=1e-6)     # 1 → 2
+    assert at.seed == 1 and at.next_seed == 2 and at.seed_blend == pytest.approx(0.5, abs=1e-6)
+    assert frames[3.0].blend == 1.0 and frames[3.0].style_name == "loud"
+
+
+def test_camera_schedule_and_expression(tmp_path: Path) -> None:
+    frames = run(make(tmp_path), 3.0)
+    assert frames[0.0].camera.zoom == pytest.approx(1.0)
+    assert frames[1.0].camera.zoom == pytest.approx(1.05)
+    assert frames[3.0].camera.zoom == pytest.approx(1.1)
+    # beat 1 at 0.5 s: 2*sin(pi/2) = 2
+    assert frames[0.5].camera.angle == pytest.approx(2.0, abs=1e-6)
+
+
+def test_onset_reactivity_kicks_and_decays(tmp_path: Path) -> None:
+    director = make(tmp_path, onsets=[1.0])
+    frames = run(director, 1.6)
+    assert frames[0.9].camera.zoom == pytest.approx(1.045, abs=1e-6)
+    assert frames[1.0].camera.zoom == pytest.approx(1.05 + 0.1, abs=1e-6)   # full kick on the onset
+    kick_later = frames[1.2].camera.zoom - 1.06
+    assert kick_later == pytest.approx(0.1 * math.exp(-2.0), abs=1e-6)
+
+
+def test_sequence_advances_on_onsets_and_bars(tmp_path: Path) -> None:
+    onsets = [4.1, 4.3, 4.6, 4.9, 5.2, 5.5, 5.8]
+    director = make(tmp_path, onsets=onsets)
+    frames = run(director, 11.0)
+    # bar 3 starts at 4.0 s; every 2 onsets: a, then b after 4.3, c after 4.9, a after 5.5
+    assert texts(frames[4.0].conditioning_to) == "loud a"
+    assert texts(frames[4.2].conditioning_to) == "loud a"
+    assert texts(frames[4.4].conditioning_to) == "loud b"
+    assert texts(frames[5.0].conditioning_to) == "loud c"
+    assert texts(frames[5.6].conditioning_to) == "loud a"
+    # bar 5 at 8.0 s: x, y each bar (2 s)
+    assert texts(frames[8.5].conditioning_to) == "loud x"
+    assert texts(frames[10.5].conditioning_to) == "loud y"
+    assert frames[10.5].cue_index == 3
+
+
+def test_cue_past_end_is_located(tmp_path: Path) -> None:
+    with pytest.raises(SetlistError) as caught:
+        make(tmp_path, duration=5.0)
+    assert "past the end of the song" in str(caught.value)
+    assert caught.value.line == 18 and caught.value.field == "songs[0].cues[2].at"
+
+
+def test_bad_expression_is_located(tmp_path: Path) -> None:
+    text = SET.replace("2*sin(beat*pi/2)", "2*sinn(beat)")
+    with pytest.raises(SetlistError) as caught:
+        make(tmp_path, text)
+    message = str(caught.value)
+    assert caught.value.field == "songs[0].camera.angle" and caught.value.line == 11
+    assert "sinn" in message and "one" in message
+
+
+def test_bad_cue_time_and_order(tmp_path: Path) -> None:
+    with pytest.raises(SetlistError, match="not a time"):
+        make(tmp_path, SET.replace("at: 2.0", "at: soon"))
+    with pytest.raises(SetlistError, match="time order"):
+        make(tmp_path, SET.replace("at: 2.0", "at: 7.0"))
+
+
+def test_snap_to_downbeat_and_onset(tmp_path: Path) -> None:
+    text = SET.replace("at: bar 3, snap: downbeat", "at: 4.3, snap: downbeat")
+    director = make(tmp_path, text)
+    assert director.cues[2].start == pytest.approx(6.0)
+    text = SET.replace("at: bar 3, snap: downbeat", "at: 4.3, snap: onset")
+    director = make(tmp_path, text, onsets=[4.45])
+    assert director.cues[2].start == pytest.approx(4.45)
+
+
+def test_live_cue_control(tmp_path: Path) -> None:
+    director = make(tmp_path)
+    director.frame_params(0, 0.0, Features())
+    director.next_cue(0.1)
+    assert texts(director.frame_params(1, 0.1, Features()).conditioning_to) == "loud drop"
+    director.arm_cue(3, on="onset")
+    assert director.frame_params(2, 0.2, Features()).cue_index == 1
+    director.notify_onset(0.25)
+    assert director.frame_params(3, 0.3, Features()).cue_index == 3
+    # the clock leads again once it reaches a new cue of its own (2.0 s)
+    assert director.frame_params(20, 2.0, Features()).cue_index == 1
+
+
+def test_controls_override(tmp_path: Path) -> None:
+    director = make(tmp_path)
+    params = director.frame_params(10, 1.0, Features(), {"zoom_speed": 0.0, "blackout": True, "strength": 0.9,
+                                                          "prompt": "from a tablet"})
+    assert params.camera.zoom == pytest.approx(1.0)
+    assert params.post.blackout is True
+    assert params.strength == pytest.approx(0.9)
+    assert texts(params.conditioning_to) == "calm from a tablet"

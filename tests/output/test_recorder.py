@@ -1,0 +1,173 @@
+"""VideoRecorder: real H.264/AAC through PyAV, decoded back and compared frame by frame."""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import FPS, HEIGHT, SAMPLE_RATE, SECONDS, WIDTH, synthetic_frame
+
+from vj.frame import Frame
+from vj.output.recorder import BackgroundRecorder, OutputError, VideoRecorder, partial_path
+
+
+def record(path: Path, frames: list[np.ndarray], **kwargs: object) -> Path:
+    with VideoRecorder(path, WIDTH, HEIGHT, FPS, **kwargs) as recorder:
+        for frame in frames:
+            recorder.write(frame)
+    return path
+
+
+def decode_video(path: Path) -> tuple[av.video.stream.VideoStream, list[av.VideoFrame]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = list(container.decode(stream))
+        return stream, decoded
+
+
+def decode_audio(path: Path) -> tuple[np.ndarray, int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        chunks = [frame.to_ndarray().reshape(2, -1) for frame in container.decode(stream)]
+        return np.concatenate(chunks, axis=1), stream.codec_context.sample_rate
+
+
+def test_video_is_frame_exact_with_audio_of_the_same_length(tmp_path, frames, tone_wav):
+    path = record(tmp_path / "out.mp4", frames, audio_path=tone_wav)
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert (video.codec_context.width, video.codec_context.height) == (WIDTH, HEIGHT)
+        assert video.average_rate == FPS and video.time_base == Fraction(1, FPS)
+        assert video.codec_context.name == "h264" and audio.codec_context.name == "aac"
+        video_seconds = float(video.duration * video.time_base)
+        audio_seconds = float(audio.duration * audio.time_base)
+        assert video_seconds == pytest.approx(SECONDS)
+        assert abs(audio_seconds - video_seconds) <= 1024 / audio.codec_context.sample_rate
+        decoded = list(container.decode(video))
+    assert len(decoded) == len(frames) == SECONDS * FPS
+    assert [f.pts for f in decoded] == list(range(len(frames)))
+    for index, (written, got) in enumerate(zip(frames, decoded)):
+        pixels = got.to_ndarray(format="rgb24").astype(float)
+        assert np.abs(pixels - written).mean() < 5.0, f"frame {index} differs"  # 4:2:0 + CRF 18
+        # The red level names the frame: each decoded frame is the one written at its index.
+        assert round(pixels[..., 0].mean() / 10) == index
+    samples, rate = decode_audio(path)
+    assert samples.shape[1] == pytest.approx(SECONDS * rate, abs=1024)
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_audio_start_cuts_the_song_where_asked(tmp_path, frames, tone_wav):
+    from_zero, rate = decode_audio(record(tmp_path / "zero.mp4", frames, audio_path=tone_wav))
+    from_one, _ = decode_audio(record(tmp_path / "one.mp4", frames, audio_path=tone_wav, audio_start=1.0))
+    rms = lambda x: float(np.sqrt(np.mean(x ** 2)))  # noqa: E731
+    early = slice(2048, int(0.8 * rate))  # past the AAC warm-up, before the tone's start at 1 s
+    assert rms(from_zero[:, early]) < 0.01
+    assert rms(from_one[:, early]) == pytest.approx(0.5 / np.sqrt(2), rel=0.15)
+    # Song time 1 s in the first recording is the same tone the second starts with.
+    assert rms(from_zero[:, int(1.1 * rate):int(1.8 * rate)]) == pytest.approx(0.354, rel=0.15)
+
+
+def test_negative_audio_start_and_short_audio_are_padded_with_silence(tmp_path, frames, tone_wav):
+    samples, rate = decode_audio(record(tmp_path / "pad.mp4", frames, audio_path=tone_wav, audio_start=-1.5))
+    assert samples.shape[1] == pytest.approx(SECONDS * rate, abs=1024)
+    assert np.abs(samples[:, 2048:int(2.4 * rate) // 2]).max() < 0.01  # silence, then the file's own silence
+    late, _ = decode_audio(record(tmp_path / "late.mp4", frames, audio_path=tone_wav, audio_start=3.5))
+    assert late.shape[1] == pytest.approx(SECONDS * rate, abs=1024)
+    assert np.abs(late[:, int(0.7 * rate):]).max() < 0.01  # the file ended at 4 s: silence after
+
+
+def test_same_input_gives_the_same_file(tmp_path, frames, tone_wav):
+    first = record(tmp_path / "a.mp4", frames, audio_path=tone_wav)
+    second = record(tmp_path / "b.mp4", frames, audio_path=tone_wav)
+    decoded = [[f.to_ndarray(format="rgb24") for f in decode_video(p)[1]] for p in (first, second)]
+    assert all(np.array_equal(a, b) for a, b in zip(*decoded))
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_frames_and_arrays_both_accepted_without_audio(tmp_path):
+    path = tmp_path / "sub" / "dir" / "frames.mp4"  # missing folders are created
+    with VideoRecorder(path, WIDTH, HEIGHT, FPS) as recorder:
+        recorder.write(Frame(array=synthetic_frame(0).astype(np.float32) / 255.0))
+        recorder.write(synthetic_frame(1))
+    with av.open(str(path)) as container:
+        assert len(container.streams.audio) == 0
+        assert len(list(container.decode(video=0))) == 2
+
+
+def test_exception_inside_leaves_neither_output_nor_partial(tmp_path, frames):
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"the previous take")
+    with pytest.raises(RuntimeError):
+        with VideoRecorder(path, WIDTH, HEIGHT, FPS) as recorder:
+            for frame in frames[:5]:
+                recorder.write(frame)
+            assert partial_path(path).exists() and path.read_bytes() == b"the previous take"
+            raise RuntimeError("generator crashed")
+    assert path.read_bytes() == b"the previous take"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+    fresh = tmp_path / "fresh.mp4"
+    with pytest.raises(RuntimeError):
+        with VideoRecorder(fresh, WIDTH, HEIGHT, FPS):
+            raise RuntimeError("before any frame")
+    assert not fresh.exists() and not partial_path(fresh).exists()
+
+
+def test_unwritable_paths_fail_at_construction(tmp_path):
+    with pytest.raises(OutputError, match="is a directory"):
+        VideoRecorder(tmp_path, WIDTH, HEIGHT, FPS)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match="cannot create the folder"):
+        VideoRecorder(blocker / "out.mp4", WIDTH, HEIGHT, FPS)
+    with pytest.raises(OutputError, match="cannot read audio"):
+        VideoRecorder(tmp_path / "x.mp4", WIDTH, HEIGHT, FPS, audio_path=tmp_path / "missing.wav")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_fails_at_construction(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(OutputError, match="not writable"):
+            VideoRecorder(folder / "out.mp4", WIDTH, HEIGHT, FPS)
+    finally:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("size", [(63, 48), (64, 47), (0, 48)])
+def test_odd_sizes_are_refused_with_a_suggestion(tmp_path, size):
+    with pytest.raises(OutputError, match="even"):
+        VideoRecorder(tmp_path / "odd.mp4", *size, FPS)
+    assert not list(tmp_path.iterdir())
+
+
+def test_wrong_frame_shape_is_refused(tmp_path):
+    with VideoRecorder(tmp_path / "out.mp4", WIDTH, HEIGHT, FPS) as recorder:
+        with pytest.raises(OutputError, match="must be 48x64x3 uint8"):
+            recorder.write(np.zeros((HEIGHT, WIDTH + 2, 3), dtype=np.uint8))
+        recorder.write(synthetic_frame(0))
+
+
+def test_background_recorder_never_blocks_and_keeps_the_length(tmp_path, frames):
+    path = tmp_path / "live.mp4"
+    background = BackgroundRecorder(VideoRecorder(path, WIDTH, HEIGHT, FPS), max_queue=2)
+    accepted = sum(background.write(frame) for frame in frames)
+    background.close()
+    assert accepted + background.dropped == len(frames) and accepted >= 1
+    # Dropped frames are filled with the previous one: the video still lasts as long as was played.
+    _, decoded = decode_video(path)
+    assert len(decoded) == len(frames)
+    assert np.abs(decoded[0].to_ndarray(format="rgb24").astype(float) - frames[0]).mean() < 3.0
+
+
+def test_closing_without_frames_writes_nothing(tmp_path):
+    path = tmp_path / "empty.mp4"
+    with pytest.raises(OutputError, match="no frames"):
+        with VideoRecorder(path, WIDTH, HEIGHT, FPS):
+            pass
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,291 @@
+from __future__ import annotations
+
+import math
+from typing import Callable, Union
+
+import pytest
+
+from vj.expressions import Expression, ExpressionError
+from vj.features import Features
+from vj.schedule import (Interpolation, KeyTiming, ScheduleError, make_env, parse_schedule,
+                         variable_names)
+
+# 24 fps, 120 bpm (a beat is 0.5 s = 12 frames), beat 0 at the song start, 4/4
+TIMING = KeyTiming(fps=24.0, seconds_per_beat=0.5, beat_offset=0.0)
+
+
+def env(frame: float, timing: KeyTiming = TIMING, **features: float) -> dict[str, float]:
+    return make_env(frame, timing, max_f=999.0, features=features)
+
+
+def values(text: str, frames, interpolation: str = "linear", **features: float) -> list[float]:
+    schedule = parse_schedule(text, TIMING, interpolation)
+    return [schedule.value(env(f, **features)) for f in frames]
+
+
+# ---- Deforum's get_inbetweens, written out by hand as the reference -----------------------------
+
+Key = Union[float, Callable[[int], float]]
+
+
+def deforum_inbetweens(keys: dict[int, Key], max_frames: int) -> list[float]:
+    """Deforum: numbers at their key, expressions at every frame until the next key, then
+    pandas' linear interpolation over the gaps (the ends hold the first / last value)."""
+    series: list[float | None] = [None] * max_frames
+    current: Key | None = None
+    for i in range(max_frames):
+        if i in keys:
+            current = keys[i]
+            if not callable(current):
+                series[i] = float(current)
+        if callable(current):
+            series[i] = current(i)
+    known = [i for i, v in enumerate(series) if v is not None]
+    series[0], series[-1] = series[known[0]], series[known[-1]]
+    known = [i for i, v in enumerate(series) if v is not None]
+    for a, b in zip(known, known[1:]):
+        for i in range(a + 1, b):
+            series[i] = series[a] + (series[b] - series[a]) * (i - a) / (b - a)  # type: ignore
+    return [float(v) for v in series]  # type: ignore[arg-type]
+
+
+DEFORUM_CASES = [
+    ("0:(1.0025+0.002*sin(1.25*3.14*t/30))",
+     {0: lambda t: 1.0025 + 0.002 * math.sin(1.25 * 3.14 * t / 30)}),
+    ("0:(5*sin(2*3.14*t/30))", {0: lambda t: 5 * math.sin(2 * 3.14 * t / 30)}),
+    ("0:(0.25*cos((72/60*3.141*(t+0)/30))**13+0.7)",
+     {0: lambda t: 0.25 * math.cos(72 / 60 * 3.141 * t / 30) ** 13 + 0.7}),
+    ("0:(t%15)", {0: lambda t: float(t % 15)}),
+    ("0: (1), 10: (1.05)", {0: 1.0, 10: 1.05}),
+    ("0:(0), 24:(-2), 48:(0)", {0: 0.0, 24: -2.0, 48: 0.0}),
+    ("0:(0), 10:(sin(t)), 20:(5), 30:(10)", {0: 0.0, 10: math.sin, 20: 5.0, 30: 10.0}),
+    ("0:(2), 12:(0.5*t), 30:(1), 40:(cos(t/7)), 55:(-1)",
+     {0: 2.0, 12: lambda t: 0.5 * t, 30: 1.0, 40: lambda t: math.cos(t / 7), 55: -1.0}),
+    ("0:(1), 20:(where(t>25, 2, 3)), 50:(0)",
+     {0: 1.0, 20: lambda t: 2.0 if t > 25 else 3.0, 50: 0.0}),
+]
+
+
+@pytest.mark.parametrize("text, keys", DEFORUM_CASES)
+def test_deforum_schedules_give_deforums_numbers(text, keys) -> None:
+    frames = 70
+    expected = deforum_inbetweens(keys, frames)
+    assert values(text, range(frames)) == pytest.approx(expected, abs=1e-12)
+
+
+# ---- Disco examples, units, interpolation -------------------------------------------------------
+
+
+def test_disco_example() -> None:
+    assert values("0:(1.0), 32:(1.05)", [0, 16, 32, 100]) == pytest.approx(
+        [1.0, 1.025, 1.05, 1.05])
+    assert values("0: (1), 10: (1.05)", [0, 5, 10, 11]) == pytest.approx([1.0, 1.025, 1.05, 1.05])
+
+
+def test_before_the_first_key_holds_and_fractional_frames_interpolate() -> None:
+    assert values("10:(2), 20:(4)", [0, 9.5, 10, 12.5, 20, 30]) == pytest.approx(
+        [2, 2, 2, 2.5, 4, 4])
+
+
+def test_whitespace_trailing_comma_and_key_order() -> None:
+    a = values("  0 : ( 1 ) ,\n 32:(1.05) , ", [0, 16, 40])
+    b = values("32:(1.05), 0:(1)", [0, 16, 40])  # Disco and Deforum keep keys in a dict
+    assert a == b == pytest.approx([1.0, 1.025, 1.05])
+    assert values('"0":(1), \'32\':(1.05)', [16]) == pytest.approx([1.025])  # Deforum's quoted keys
+
+
+def test_key_units() -> None:
+    timing = KeyTiming(fps=24.0, seconds_per_beat=0.5, beat_offset=0.25, beats_per_bar=4)
+    schedule = parse_schedule("0:(0), 12.5s:(1), 16b:(2), 2bar:(3), 40f:(4)", timing)
+    frames = [k.frame for k in schedule.keyframes]
+    assert frames == pytest.approx([0.0, 40.0, (0.25 + 8 * 0.5) * 24, (0.25 + 16 * 0.5) * 24, 300.0])
+    assert [k.key for k in schedule.keyframes] == ["0", "40f", "2bar", "16b", "12.5s"]
+    assert timing.to_frame(32, "b") == timing.to_frame(8, "bar")  # == the cue 'bar 9' == 'b33'
+    assert timing.to_frame(0, "b") == pytest.approx(6.0)  # beat 0 is at beat_offset
+    # fractional frames are fine: 1b at 25 fps and 0.5 s per beat is frame 12.5
+    half = parse_schedule("0:(0), 1b:(1)", KeyTiming(fps=25.0, seconds_per_beat=0.5))
+    assert half.keyframes[1].frame == 12.5
+    assert half.value({"frame": 6.25}) == pytest.approx(0.5)
+    # unit spellings shared with cue lengths, any case
+    long = parse_schedule("0:(0), 2 beats:(1), 1 BAR:(2), 3sec:(3)", TIMING)
+    assert [k.frame for k in long.keyframes] == [0.0, 24.0, 48.0, 72.0]
+
+
+def test_key_timing_from_bpm_and_validation() -> None:
+    timing = KeyTiming.from_bpm(fps=30, bpm=90, beat_offset=1.0, beats_per_bar=3)
+    assert timing.seconds_per_beat == pytest.approx(60 / 90)
+    assert timing.to_frame(1, "bar") == pytest.approx((1.0 + 3 * 60 / 90) * 30)
+    for bad in (dict(fps=0, seconds_per_beat=0.5), dict(fps=24, seconds_per_beat=-1),
+                dict(fps=24, seconds_per_beat=0.5, beats_per_bar=0),
+                dict(fps=24, seconds_per_beat=0.5, beat_offset=math.inf)):
+        with pytest.raises(ValueError):
+            KeyTiming(**bad)
+
+
+def test_step_interpolation_holds() -> None:
+    text = "0:(0), 10:(1), 20:(0.5)"
+    assert values(text, [0, 5, 9.99, 10, 15, 20, 30], "step") == [0, 0, 0, 1, 1, 0.5, 0.5]
+    # an expression key still evaluates; the numeric key before it holds (no ramp)
+    assert values("0:(3), 10:(t), 20:(1)", [5, 10, 15, 20], "step") == [3, 10, 15, 1]
+
+
+def test_cubic_is_a_natural_spline() -> None:
+    # by hand: through (0,0) (10,1) (20,0) the interior curvature is -3/100, so at x=5:
+    # y = 1.5/10 * 5 - 0.5/6/100 * 5**3 = 0.6875
+    assert values("0:(0), 10:(1), 20:(0)", [0, 5, 10, 15, 20, 25], "cubic") == pytest.approx(
+        [0, 0.6875, 1, 0.6875, 0, 0])
+    text = "0:(0), 8:(2), 20:(-1), 26:(3), 40:(0)"
+    schedule = parse_schedule(text, TIMING, "cubic")
+    f = lambda x: schedule.value({"frame": x})  # noqa: E731
+    for key in schedule.keyframes:
+        assert f(key.frame) == pytest.approx(key.value)
+    eps = 1e-4
+    for knot in (8, 20, 26):  # C1 and C2 at the interior keys
+        left = (f(knot) - f(knot - eps)) / eps
+        right = (f(knot + eps) - f(knot)) / eps
+        assert left == pytest.approx(right, abs=1e-2)
+        curve_left = f(knot - 2 * eps) - 2 * f(knot - eps) + f(knot)
+        curve_right = f(knot) - 2 * f(knot + eps) + f(knot + 2 * eps)
+        assert curve_left / eps**2 == pytest.approx(curve_right / eps**2, abs=5e-2)
+    for end, sign in ((0, 1), (40, -1)):  # natural: no curvature at the ends
+        near = [f(end + sign * i * 1e-3) for i in range(3)]
+        assert (near[0] - 2 * near[1] + near[2]) / 1e-6 == pytest.approx(0, abs=2e-2)
+    # two keys: a straight line
+    assert values("0:(0), 10:(1)", [5], "cubic") == pytest.approx([0.5])
+
+
+def test_cubic_with_an_expression_key_splines_each_numeric_run() -> None:
+    text = "0:(0), 10:(1), 20:(0), 30:(t), 40:(0), 50:(2)"
+    spline = values("0:(0), 10:(1), 20:(0)", [5, 15], "cubic")
+    got = values(text, [5, 15, 25, 30, 35, 45], "cubic")
+    assert got[:2] == pytest.approx(spline)
+    assert got[2] == pytest.approx(0 + (30 - 0) * 0.5)  # ramps to t at its key (30)
+    assert got[3:5] == [30, 35]
+    assert got[5] == pytest.approx(1.0)  # 40..50 is a two-key run: straight
+
+
+# ---- expressions inside schedules -----------------------------------------------------------------
+
+
+def test_expression_keys_read_t_beat_and_onset() -> None:
+    assert values("0:(t*2)", [0, 7, 100]) == [0, 14, 200]
+    assert values("0:(beat)", [0, 12, 18]) == pytest.approx([0, 1, 1.5])
+    assert values("0:(1 + onset)", [3], onset=0.25) == [1.25]
+    pulse = "0:(1), 4b:(1 + 0.5*pulse(1, width=0.25))"
+    assert values(pulse, [48, 50, 51, 54, 60]) == pytest.approx([1.5, 1.5, 1.0, 1.0, 1.5])
+
+
+def test_ramp_into_an_expression_key_reads_the_key_time_and_current_audio() -> None:
+    # beat is 4 at frame 48: halfway there the ramp is halfway to 4
+    assert values("0:(0), 48:(beat)", [24]) == pytest.approx([2.0])
+    # audio cannot be read in the future: the ramp heads for the current onset
+    assert values("0:(0), 48:(onset)", [24], onset=0.5) == pytest.approx([0.25])
+    # a first key that is an expression holds its value at the key before it
+    assert values("12:(beat*10)", [0, 6, 12, 18]) == pytest.approx([10, 10, 10, 15])
+
+
+def test_bare_numbers_and_bare_expressions() -> None:
+    for constant in (1.5, 2, "1.5", " -0.25 ", "0:(3)", "0:(2), 10:(2)", "0:(2*pi)"):
+        schedule = parse_schedule(constant, TIMING)
+        assert schedule.is_constant and not schedule.uses_audio
+    assert parse_schedule(2, TIMING).value({}) == 2.0
+    assert parse_schedule("0:(2*pi)", TIMING).value({}) == pytest.approx(2 * math.pi)
+    bare = parse_schedule("1.0 + 0.03*onset", TIMING)
+    assert not bare.is_constant and bare.uses_audio
+    assert bare.value(env(0, onset=1.0)) == pytest.approx(1.03)
+    assert bare.value(env(-5, onset=0.0)) == pytest.approx(1.0)  # evaluates at every frame
+    assert isinstance(bare.keyframes[0].value, Expression)
+
+
+def test_properties_and_repr() -> None:
+    schedule = parse_schedule("0:(1), 16b:(1 + 0.1*low)", TIMING, "cubic")
+    assert schedule.uses_audio and not schedule.is_constant
+    assert schedule.names == {"low"}
+    assert schedule.interpolation is Interpolation.CUBIC
+    assert repr(schedule) == "Schedule('0:(1), 16b:(1 + 0.1*low)', interpolation='cubic')"
+    assert not parse_schedule("0:(sin(t))", TIMING).uses_audio
+    assert parse_schedule("0:(1), 10:(pulse())", TIMING).names == {"beat"}
+
+
+def test_runtime_expression_failure_raises_expression_error() -> None:
+    schedule = parse_schedule("0:(1), 10:(1/(t-12))", TIMING)
+    assert schedule.value(env(11)) == pytest.approx(-1.0)
+    with pytest.raises(ExpressionError, match="division by zero"):
+        schedule.value(env(12))
+
+
+def test_make_env_and_variable_names() -> None:
+    timing = KeyTiming(fps=24.0, seconds_per_beat=0.5, beat_offset=0.25)
+    made = make_env(30, timing, max_f=99)
+    assert set(made) == set(variable_names())
+    assert made["sec"] == 1.25 and made["beat"] == pytest.approx(2.0) and made["bar"] == 0.5
+    assert made["bpm"] == 120.0 and made["t"] == made["frame"] == 30.0
+    live = make_env(30, timing, features=Features(onset=0.7, beat=2.1, bpm=121.0).as_dict())
+    assert live["onset"] == 0.7 and live["beat"] == 2.1 and live["bpm"] == 121.0
+    reused: dict[str, float] = {}
+    assert make_env(1, timing, env=reused) is reused
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, reason, column", [
+    ("", "empty schedule", 1),
+    ("   ", "empty schedule", 1),
+    ("0:(1), 10(2)", "missing ':' between key '10' and its value", 10),
+    ("10 (2)", "missing ':' between key '10' and its value", 4),
+    ("0:(1), 10", "missing ':(value)' after key '10'", 10),
+    ("0:1", "the value of key '0' must be in parentheses", 3),
+    ("0:(1", "the '(' of key '0' is never closed", 3),
+    ("0:(sin(t), 5:(1)", "the '(' of key '0' is never closed", 3),
+    ("0:(1)), 5:(2)", "unexpected ')'", 6),
+    ("0:(1) 5:(2)", "expected ',' between keyframes, found '5'", 7),
+    ("0:(1), ,5:(2)", "missing key before ','", 8),
+    (":(1)", "missing key before ':'", 1),
+    ("0:(1), 0:(2)", "duplicate key '0'", 8),
+    ("0:(1), 0s:(2)", "duplicate key '0s' (frame 0, same as '0')", 8),
+    ("0:(1), 4b:(2), 1bar:(3)", "duplicate key '1bar' (frame 48, same as '4b')", 16),
+    ("0:(1), 4q:(2)", "bad key unit 'q' in key '4q'", 9),
+    ("0:(1), x:(2)", "bad key 'x'", 8),
+    ('"max_f-2":(1)', "are not supported", 2),
+    ("0:(), 4:(1)", "empty value for key '0'", 3),
+    ("0:(1), 5:(sin(tt))", "bad expression for key '5': unknown name 'tt'", 15),
+    ("0:(1), 16b:(1 +* 2)", "bad expression for key '16b': syntax error", 16),
+    ("0:(1), 5:(t ^ 2)", "'^' is not allowed", 11),
+    ("1 + sinn(t)", "bad expression: unknown function 'sinn'", 5),
+    ("0:(1e999)", "number too large", 4),
+])
+def test_errors_say_what_and_where(text, reason, column) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule(text, TIMING)
+    error = caught.value
+    assert reason in error.reason and reason in str(error)
+    assert error.text == text and error.position == column
+    assert f"column {column}" in str(error)
+
+
+def test_expression_errors_are_chained_and_other_bad_input() -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule("0:(__import__('os'))", TIMING)
+    assert isinstance(caught.value.__cause__, ExpressionError)
+    with pytest.raises(ScheduleError, match="unknown interpolation 'spline'"):
+        parse_schedule("0:(1)", TIMING, "spline")
+    with pytest.raises(ScheduleError, match="not finite"):
+        parse_schedule(math.nan, TIMING)
+    with pytest.raises(ScheduleError, match="expected a number"):
+        parse_schedule(True, TIMING)  # type: ignore[arg-type]
+    with pytest.raises(ScheduleError, match="expected a number"):
+        parse_schedule(None, TIMING)  # type: ignore[arg-type]
+    assert issubclass(ScheduleError, ValueError)
+
+
+@pytest.mark.parametrize("text", [
+    "0:(__import__('os').system('true'))",
+    "0:(().__class__)",
+    "0:('a'*10**9)",
+    "0:(9**9**9)",
+    "().__class__",
+])
+def test_unsafe_values_are_rejected(text) -> None:
+    with pytest.raises(ScheduleError):
+        parse_schedule(text, TIMING)

@@ -1,0 +1,159 @@
+"""Prompt embeddings: encoded once, cached, blended by weight and by spherical interpolation.
+
+A prompt the setlist knows is encoded in ``prepare``; one that arrives live is encoded on a
+background thread while the render keeps the last embedding, so a new prompt never stalls a frame.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from vj.frame_params import PromptMix
+
+log = logging.getLogger(__name__)
+
+
+def slerp(a: Any, b: Any, t: float, *, dot_threshold: float = 0.9995) -> Any:
+    """Spherical interpolation between two embeddings, token by token (along the last axis).
+
+    Each token vector turns along the great circle and its length moves linearly, so a blend
+    keeps the scale of real embeddings (a plain average of two prompts shrinks toward zero).
+    Nearly parallel tokens (the start token is the same in every prompt) fall back to a lerp."""
+    import torch
+
+    if t <= 0.0:
+        return a
+    if t >= 1.0:
+        return b
+    a32, b32 = a.float(), b.float()
+    norm_a = a32.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    norm_b = b32.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    unit_a, unit_b = a32 / norm_a, b32 / norm_b
+    dot = (unit_a * unit_b).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    theta = torch.acos(dot)
+    sin_theta = torch.sin(theta).clamp_min(1e-8)
+    direction = (torch.sin((1 - t) * theta) * unit_a + torch.sin(t * theta) * unit_b) / sin_theta
+    lerped = (1 - t) * unit_a + t * unit_b
+    direction = torch.where(dot.abs() > dot_threshold, lerped / lerped.norm(dim=-1, keepdim=True).clamp_min(1e-8),
+                            direction)
+    return (direction * ((1 - t) * norm_a + t * norm_b)).to(a.dtype)
+
+
+def weighted_blend(embeddings: list[Any], weights: list[float]) -> Any:
+    """Blend several embeddings by weight: a running slerp, so two prompts at 0.7/0.3 sit 30% of the
+    way from the first to the second, and equal weights give each the same pull."""
+    if not embeddings:
+        raise ValueError("weighted_blend needs at least one embedding")
+    if any(w <= 0 for w in weights):
+        raise ValueError(f"prompt weights must be positive (got {weights})")
+    result, total = embeddings[0], weights[0]
+    for embedding, weight in zip(embeddings[1:], weights[1:]):
+        total += weight
+        result = slerp(result, embedding, weight / total)
+    return result
+
+
+class PromptEncoder:
+    """Text → embedding with CLIP, cached by text. Thread-safe (one lock around the text encoder)."""
+
+    def __init__(self, tokenizer: Any, text_encoder: Any, device: Any, dtype: Any) -> None:
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+        self.device = device
+        self.dtype = dtype
+        self._cache: dict[str, Any] = {}
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def max_length(self) -> int:
+        return int(self.tokenizer.model_max_length)
+
+    def encode(self, text: str) -> Any:
+        """1×tokens×dim embedding of ``text`` (the last hidden state, as diffusers' encode_prompt)."""
+        import torch
+
+        with self._lock:
+            if text in self._cache:
+                return self._cache[text]
+            ids = self.tokenizer(text, padding="max_length", max_length=self.max_length, truncation=True,
+                                 return_tensors="pt").input_ids
+            # An explicit large max_length: measures the whole prompt without the tokenizer's own warning.
+            full = self.tokenizer(text, truncation=True, max_length=100_000, return_tensors="pt").input_ids
+            if full.shape[-1] > ids.shape[-1] and text not in self._warned:
+                self._warned.add(text)
+                dropped = self.tokenizer.batch_decode(full[:, self.max_length - 1:-1])[0]
+                log.warning("prompt is longer than the model's %d tokens; it was cut, dropping: '%s'",
+                            self.max_length, dropped)
+            if not text.strip() and text not in self._warned:
+                self._warned.add(text)
+                log.info("empty prompt: the model follows the picture only (unconditional embedding)")
+            mask = None
+            if getattr(self.text_encoder.config, "use_attention_mask", False):
+                mask = torch.ones_like(ids).to(self.device)
+            with torch.inference_mode():
+                embedding = self.text_encoder(ids.to(self.device), attention_mask=mask)[0]
+            embedding = embedding.to(dtype=self.dtype)
+            self._cache[text] = embedding
+            return embedding
+
+    def cached(self, text: str) -> Any | None:
+        with self._lock:
+            return self._cache.get(text)
+
+    def warned_about(self, text: str) -> bool:
+        return text in self._warned
+
+
+class PromptBank:
+    """Embeddings for prompt mixes and negative prompts; unseen ones are encoded off the render path."""
+
+    def __init__(self, encoder: PromptEncoder) -> None:
+        self.encoder = encoder
+        self._mixes: dict[PromptMix, Any] = {}
+        self._pending: dict[str, Future] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vj-prompts")
+        self._lock = threading.Lock()
+
+    def encode_now(self, mix: PromptMix) -> Any:
+        """Blocking: for ``prepare`` (every prompt the setlist knows) and tests."""
+        if mix not in self._mixes:
+            embeddings = [self.encoder.encode(text) for text, _ in mix]
+            self._mixes[mix] = weighted_blend(embeddings, [float(w) for _, w in mix])
+        return self._mixes[mix]
+
+    def negative_now(self, text: str) -> Any:
+        return self.encoder.encode(text)
+
+    def get(self, mix: PromptMix) -> Any | None:
+        """The mix's embedding if every text is encoded; otherwise queue the missing texts on the
+        background thread and return None (the caller keeps its last embedding meanwhile)."""
+        found = self._mixes.get(mix)
+        if found is not None:
+            return found
+        missing = [text for text, _ in mix if self.encoder.cached(text) is None]
+        if not missing:
+            return self.encode_now(mix)
+        with self._lock:
+            for text in missing:
+                if text not in self._pending:
+                    log.info("encoding new prompt off the render path: '%s'", text)
+                    self._pending[text] = self._executor.submit(self.encoder.encode, text)
+            for text in missing:  # surface encoder failures instead of waiting forever
+                future = self._pending[text]
+                if future.done() and future.exception() is not None:
+                    del self._pending[text]
+                    raise future.exception()  # type: ignore[misc]
+        return None
+
+    def wait(self) -> None:
+        """Block until background encodes finish (tests, and ``close``)."""
+        with self._lock:
+            pending = list(self._pending.values())
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

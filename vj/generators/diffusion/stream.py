@@ -1,0 +1,354 @@
+"""The hot loop: one img2img frame as a short fixed sequence of tensor ops on the device.
+
+Per frame: encode the input picture → noise it to the first timestep with the seed's fixed noise →
+1–4 UNet steps (or one batched call with stream batching) → decode. No diffusers ``__call__``, no
+scheduler state, no host round trip. Everything that depends only on (strength, steps) — timesteps
+and the per-step coefficients — is computed once and cached.
+
+Both samplers are written in the "sigma" form Euler uses (x = x0 + σ·noise, the model sees
+x / √(σ²+1)), so they share one step: ``x_next = A·x0 + B·x + C·noise``.
+
+- ``euler``: the trailing-spaced Euler step sd-turbo / sdxl-turbo ship with (deterministic).
+- ``lcm``: the LCM step (boundary-condition skip/out scalings, re-noised with the seed's noise).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: (sample, timesteps (B,), encoder_hidden_states) -> model output: eager UNet, compiled or a TensorRT engine.
+UNetCall = Callable[[Any, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Timesteps and coefficients for one (strength, steps) pair, as device tensors (B,1,1,1)."""
+
+    timesteps: Any        # (k,) float, what the UNet is given
+    sigmas: Any           # (k,1,1,1)
+    input_scale: Any      # 1/√(σ²+1)
+    x0_skip: Any          # x0 = x0_skip·x + x0_out·model_out (epsilon or v prediction)
+    x0_out: Any
+    next_x0: Any          # A
+    next_x: Any           # B
+    next_noise: Any       # C
+    first_sigma: float
+
+
+def strength_timesteps(strength: float, steps: int, train_steps: int = 1000) -> np.ndarray:
+    """img2img strength → the ``steps`` timesteps to run, trailing-spaced over [0, strength·T].
+
+    At strength = k/N this is exactly diffusers' img2img with ``num_inference_steps=N`` and a
+    trailing schedule (e.g. strength 0.5, 1 step → t=499, as ``StableDiffusionImg2ImgPipeline``
+    with 2 steps at strength 0.5); between those points it moves continuously, so a strength fader
+    is smooth instead of jumping between a few quantised steps."""
+    strength = min(max(float(strength), 0.0), 1.0)
+    span = strength * train_steps
+    ticks = np.array([np.round(span * (steps - i) / steps) for i in range(steps)], dtype=np.float32) - 1
+    return np.clip(ticks, 0, train_steps - 1)
+
+
+class Sampler:
+    """Turns (strength, steps) into a cached Schedule from the scheduler's noise table."""
+
+    kind = "euler"
+
+    def __init__(self, scheduler_config: Any, device: Any, dtype: Any) -> None:
+        import torch
+
+        self.device, self.dtype = device, dtype
+        self.prediction = getattr(scheduler_config, "prediction_type", "epsilon")
+        self.train_steps = int(scheduler_config.num_train_timesteps)
+        betas = _betas(scheduler_config)
+        self.alphas_cumprod = np.cumprod(1.0 - betas, dtype=np.float64)
+        self.train_sigmas = ((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5
+        self._cache: dict[int, list[Schedule]] = {}
+        self._torch = torch
+
+    def sigma(self, t: np.ndarray) -> np.ndarray:
+        # Same linear interpolation EulerDiscreteScheduler uses (exact at integer timesteps).
+        return np.interp(t, np.arange(len(self.train_sigmas)), self.train_sigmas).astype(np.float32)
+
+    #: Strength resolution of the precomputed tables (timesteps are whole numbers: finer buys nothing).
+    resolution = 1000
+
+    def schedule(self, strength: float, steps: int) -> Schedule:
+        """The schedule for (strength, steps): views into a table built once per step count, so an
+        audio-driven strength that changes every frame costs no host→device copy (no GPU sync)."""
+        table = self._cache.get(steps)
+        if table is None:
+            table = self._cache[steps] = self._table(steps)
+        index = int(round(min(max(strength, 0.0), 1.0) * self.resolution))
+        return table[index]
+
+    def _table(self, steps: int) -> list[Schedule]:
+        torch = self._torch
+        rows = [self._numbers(i / self.resolution, steps) for i in range(self.resolution + 1)]
+        stacked = torch.tensor(np.stack([np.stack(r) for r in rows]), device=self.device)  # (R, 8, k)
+        schedules = []
+        for index, numbers in enumerate(rows):
+            column = stacked[index]
+
+            def col(j: int, column: Any = column) -> Any:
+                return column[j].view(-1, 1, 1, 1)
+
+            schedules.append(Schedule(timesteps=column[0], sigmas=col(1), input_scale=col(2), x0_skip=col(3),
+                                      x0_out=col(4), next_x0=col(5), next_x=col(6), next_noise=col(7),
+                                      first_sigma=float(numbers[1][0])))
+        return schedules
+
+    def _coefficients(self, t: np.ndarray, sigma: np.ndarray, sigma_next: np.ndarray) -> tuple[np.ndarray, ...]:
+        # Euler: x_next = x + (σ_next − σ)·(x − x0)/σ  =  (1 − σ_next/σ)·x0 + (σ_next/σ)·x
+        ratio = np.where(sigma > 0, sigma_next / np.maximum(sigma, 1e-12), 0.0)
+        return 1.0 - ratio, ratio, np.zeros_like(sigma)
+
+    def _numbers(self, strength: float, steps: int) -> list[np.ndarray]:
+        """[timesteps, σ, 1/√(σ²+1), x0 skip, x0 out, A, B, C] for one strength, each of length steps."""
+        t = strength_timesteps(strength, steps, self.train_steps)
+        sigma = self.sigma(t)
+        sigma_next = np.append(sigma[1:], 0.0).astype(np.float32)
+        if self.prediction == "v_prediction":
+            skip, out = 1.0 / (sigma**2 + 1), -sigma / np.sqrt(sigma**2 + 1)
+        else:
+            skip, out = np.ones_like(sigma), -sigma
+        a, b, c = self._coefficients(t, sigma, sigma_next)
+        values = [t, sigma, 1.0 / np.sqrt(sigma**2 + 1), skip, out, a, b, c]
+        return [np.asarray(v, dtype=np.float32) for v in values]
+
+
+class LCMSampler(Sampler):
+    """LCM (latent consistency) steps, for SD 1.5 + LCM-LoRA and LCM checkpoints."""
+
+    kind = "lcm"
+    timestep_scaling = 10.0
+    sigma_data = 0.5
+
+    def _coefficients(self, t: np.ndarray, sigma: np.ndarray, sigma_next: np.ndarray) -> tuple[np.ndarray, ...]:
+        scaled = t.astype(np.float64) * self.timestep_scaling
+        c_skip = self.sigma_data**2 / (scaled**2 + self.sigma_data**2)
+        c_out = scaled / np.sqrt(scaled**2 + self.sigma_data**2)
+        # LCM works on x_ddpm = √ᾱ·x; in sigma form its skip term is c_skip·√ᾱ = c_skip/√(σ²+1).
+        alpha_sqrt = 1.0 / np.sqrt(sigma.astype(np.float64) ** 2 + 1)
+        return c_out, c_skip * alpha_sqrt, sigma_next
+
+
+def _betas(config: Any) -> np.ndarray:
+    if getattr(config, "trained_betas", None) is not None:
+        return np.asarray(config.trained_betas, dtype=np.float64)
+    start, end, count = float(config.beta_start), float(config.beta_end), int(config.num_train_timesteps)
+    if config.beta_schedule == "scaled_linear":
+        return np.linspace(start**0.5, end**0.5, count, dtype=np.float64) ** 2
+    if config.beta_schedule == "linear":
+        return np.linspace(start, end, count, dtype=np.float64)
+    raise ValueError(f"beta schedule {config.beta_schedule!r} is not supported")
+
+
+def make_sampler(scheduler: Any, device: Any, dtype: Any, kind: str | None = None) -> Sampler:
+    """The model's own scheduler family picks the sampler unless ``kind`` says otherwise."""
+    kind = kind or ("lcm" if type(scheduler).__name__ == "LCMScheduler" else "euler")
+    if kind not in ("euler", "lcm"):
+        raise ValueError(f"sampler must be 'euler' or 'lcm' (got {kind!r})")
+    return (LCMSampler if kind == "lcm" else Sampler)(scheduler.config, device, dtype)
+
+
+class NoiseBank:
+    """Fixed noise per seed (CPU generator, so a seed gives the same picture on every machine)."""
+
+    def __init__(self, shape: tuple[int, ...], device: Any, dtype: Any, capacity: int = 8) -> None:
+        self.shape, self.device, self.dtype, self.capacity = shape, device, dtype, capacity
+        self._cache: dict[int, Any] = {}
+
+    def get(self, seed: int) -> Any:
+        import torch
+
+        found = self._cache.get(seed)
+        if found is None:
+            generator = torch.Generator("cpu").manual_seed(int(seed) % 2**63)
+            found = torch.randn(self.shape, generator=generator).to(self.device, self.dtype)
+            if len(self._cache) >= self.capacity:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[seed] = found
+        return found
+
+    def put(self, seed: int, noise: Any) -> None:
+        """Use this exact noise for ``seed`` (tests match diffusers' generator draws this way)."""
+        self._cache[seed] = noise.to(self.device, self.dtype).reshape(self.shape)
+
+    def blended(self, seed: int, next_seed: int, blend: float) -> Any:
+        """Slerp between two seeds' noise: keeps unit variance (a lerp would fade the noise midway)."""
+        if blend <= 0.0 or seed == next_seed:
+            return self.get(seed)
+        if blend >= 1.0:
+            return self.get(next_seed)
+        import torch
+
+        a, b = self.get(seed).float(), self.get(next_seed).float()
+        # All on the device (no .item()): a seed change must not sync the GPU every frame.
+        dot = ((a * b).sum() / (a.norm() * b.norm())).clamp(-1, 1)
+        theta = torch.acos(dot)
+        sin_theta = torch.sin(theta).clamp_min(1e-6)
+        spherical = (torch.sin((1 - blend) * theta) * a + torch.sin(blend * theta) * b) / sin_theta
+        linear = (1 - blend) * a + blend * b
+        return torch.where(theta < 1e-4, linear, spherical).to(self.dtype)
+
+
+class SimilarityFilter:
+    """StreamDiffusion's stochastic similar-image filter: skip the model when the input barely changed.
+
+    skip probability = max(0, 1 − (1 − cos)/(1 − threshold)), drawn from a seeded generator so a
+    rehearsal with the filter on is still repeatable; never more than ``max_skips`` in a row."""
+
+    def __init__(self, threshold: float, seed: int = 0, max_skips: int = 10) -> None:
+        self.threshold = float(threshold)
+        self.max_skips = max_skips
+        self._previous: Any = None
+        self._skipped = 0
+        self._rng = np.random.default_rng(seed)
+
+    def should_skip(self, image: Any) -> bool:
+        import torch
+
+        current = torch.nn.functional.avg_pool2d(image.float(), 4) if image.shape[-1] >= 64 else image.float()
+        previous, self._previous = self._previous, current
+        if previous is None or previous.shape != current.shape:
+            return False
+        cos = float(torch.nn.functional.cosine_similarity(previous.flatten(), current.flatten(), dim=0))
+        probability = max(0.0, 1.0 - (1.0 - cos) / max(1.0 - self.threshold, 1e-9))
+        if self._skipped < self.max_skips and self._rng.random() < probability:
+            self._skipped += 1
+            return True
+        self._skipped = 0
+        return False
+
+
+class ImageStream:
+    """Encode → noise → UNet step(s) → decode, with optional stream batching and CFG.
+
+    ``unet_call`` is the accelerated UNet (eager, compiled or TensorRT); the VAE is the full one or
+    TAESD. Input and output are 1×3×H×W, 0..1, on the device."""
+
+    def __init__(self, *, unet_call: UNetCall, vae: Any, vae_kind: str, scaling_factor: float, sampler: Sampler,
+                 latent_shape: tuple[int, int, int], device: Any, dtype: Any, stream_batch: bool = False,
+                 cfg: str = "full", similarity_filter: float | None = None, seed: int = 0) -> None:
+        import torch
+
+        if cfg not in ("full", "self"):
+            raise ValueError(f"cfg must be 'full' or 'self' (got {cfg!r})")
+        self.unet_call, self.vae, self.vae_kind = unet_call, vae, vae_kind
+        self.scaling_factor, self.sampler = scaling_factor, sampler
+        self.device, self.dtype = device, dtype
+        self.stream_batch, self.cfg = stream_batch, cfg
+        self.noise = NoiseBank((4, 1) + tuple(latent_shape), device, dtype)
+        self.filter = SimilarityFilter(similarity_filter, seed) if similarity_filter else None
+        self.last_latent: Any = None     # x0 of the last output (for latent blending)
+        self.last_output: Any = None
+        self._buffer: Any = None         # stream batch: in-flight latents at σ_1..σ_{k−1}
+        self._buffer_key: tuple[int, int] | None = None
+        self._torch = torch
+
+    # -- VAE ------------------------------------------------------------------------------------
+    def encode(self, image: Any) -> Any:
+        """0..1 image → scaled latent. The full VAE's posterior mean (deterministic; trained VAEs'
+        posterior spread is negligible), TAESD's latents as they are."""
+        pixels = image.to(self.dtype) * 2 - 1
+        encoded = self.vae.encode(pixels)
+        latent = encoded.latents if self.vae_kind == "tiny" else encoded.latent_dist.mean
+        return latent * self.scaling_factor
+
+    def decode(self, latent: Any) -> Any:
+        decoded = self.vae.decode((latent / self.scaling_factor).to(self.dtype), return_dict=False)[0]
+        return (decoded.float() / 2 + 0.5).clamp(0, 1)
+
+    # -- the step ----------------------------------------------------------------------------------
+    def _eps(self, sample: Any, schedule: Schedule, rows: slice, embeds: Any, guidance: float,
+             negative: Any, noise: Any) -> Any:
+        """Model output for ``sample`` (B rows of the schedule), with full or self CFG."""
+        torch = self._torch
+        batch = sample.shape[0]
+        scaled = (sample * schedule.input_scale[rows]).to(self.dtype)
+        t = schedule.timesteps[rows]
+        cond = embeds.expand(batch, -1, -1)
+        if guidance > 1.0 and self.cfg == "full":
+            model_in = torch.cat([scaled, scaled])
+            hidden = torch.cat([negative.expand(batch, -1, -1), cond])
+            uncond_out, cond_out = self.unet_call(model_in, torch.cat([t, t]), hidden).float().chunk(2)
+            return uncond_out + guidance * (cond_out - uncond_out)
+        out = self.unet_call(scaled, t, cond).float()
+        if guidance > 1.0:  # self-negative RCFG (StreamDiffusion): the noise we added stands in for uncond
+            return noise + guidance * (out - noise)
+        return out
+
+    def _x0(self, sample: Any, out: Any, schedule: Schedule, rows: slice) -> Any:
+        return schedule.x0_skip[rows] * sample + schedule.x0_out[rows] * out
+
+    def __call__(self, image: Any, embeds: Any, *, strength: float, steps: int, seed: int = 0,
+                 next_seed: int = 0, seed_blend: float = 0.0, guidance: float = 0.0, negative: Any = None,
+                 latent_hook: Callable[[Any], Any] | None = None) -> Any:
+        """One output frame (1×3×H×W float 0..1) from one input frame."""
+        torch = self._torch
+        if strength <= 0.0:  # nothing is repainted: the picture passes through untouched
+            return image.float()
+        if self.filter is not None and self.filter.should_skip(image) and self.last_output is not None:
+            return self.last_output
+        steps = max(1, min(int(steps), 4))
+        if guidance > 1.0 and self.cfg == "full" and negative is None:
+            raise ValueError("guidance > 1 needs a negative (unconditional) embedding")
+        with torch.inference_mode():
+            schedule = self.sampler.schedule(strength, steps)
+            noise = self.noise.blended(seed, next_seed, seed_blend).float()  # (4,1,C,h,w)
+            latent = self.encode(image).float()
+            if self.stream_batch and steps > 1:
+                x0 = self._stream_step(latent, embeds, schedule, steps, noise, guidance, negative)
+            else:
+                x0 = self._sequential(latent, embeds, schedule, steps, noise, guidance, negative)
+            if latent_hook is not None:
+                x0 = latent_hook(x0)
+            self.last_latent = x0
+            output = self.decode(x0)
+        self.last_output = output
+        return output
+
+    def _sequential(self, latent: Any, embeds: Any, schedule: Schedule, steps: int, noise: Any,
+                    guidance: float, negative: Any) -> Any:
+        sample = latent + schedule.first_sigma * noise[0]
+        x0 = sample
+        for i in range(steps):
+            rows = slice(i, i + 1)
+            out = self._eps(sample, schedule, rows, embeds, guidance, negative, noise[i])
+            x0 = self._x0(sample, out, schedule, rows)
+            if i == steps - 1:  # the last step's output is its denoised estimate (σ_next = 0)
+                x0 = schedule.next_x0[rows] * x0 + schedule.next_x[rows] * sample
+            else:
+                sample = (schedule.next_x0[rows] * x0 + schedule.next_x[rows] * sample
+                          + schedule.next_noise[rows] * noise[i + 1])
+        return x0
+
+    def _stream_step(self, latent: Any, embeds: Any, schedule: Schedule, steps: int, noise: Any,
+                     guidance: float, negative: Any) -> Any:
+        """All steps in one UNet call, one frame per step in flight (output lags steps−1 frames)."""
+        torch = self._torch
+        levels = noise[:steps, 0]                                             # (k,C,h,w)
+        if self._buffer is None or self._buffer_key is None or self._buffer_key[1] != steps:
+            # Prefill from the first input at each noise level: no brown/grey warm-up frames.
+            self._buffer = latent + schedule.sigmas[1:steps, 0:1, 0:1, 0:1] * levels[1:]
+        self._buffer_key = (int(round(schedule.first_sigma * 1000)), steps)
+        sample = torch.cat([latent + schedule.first_sigma * levels[0:1], self._buffer])
+        rows = slice(0, steps)
+        out = self._eps(sample, schedule, rows, embeds, guidance, negative, levels)
+        x0 = self._x0(sample, out, schedule, rows)
+        nxt = schedule.next_x0 * x0 + schedule.next_x * sample
+        stepped = nxt[:-1] + schedule.next_noise[:-1] * levels[1:]
+        self._buffer = stepped
+        return nxt[-1:]
+
+    def reset(self) -> None:
+        """Forget in-flight frames (a new song or a hard cut)."""
+        self._buffer = None
+        self._buffer_key = None
+        self.last_latent = None
+        self.last_output = None

@@ -1,0 +1,183 @@
+"""``vj live``: play a setlist from the audio input to a projector window.
+
+Everything that can fail before the show fails here, in this order, and never after a window
+opened: the setlist (and every song's cues), the generator, the audio input, the monitor.
+Each failure is a ``VjError`` the CLI prints as one line (with what is available) and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vj.errors import VjError
+
+log = logging.getLogger(__name__)
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size; write WIDTHxHEIGHT, e.g. 1280x720") from None
+    if width < 64 or height < 64:
+        raise argparse.ArgumentTypeError(f"window size must be at least 64x64 (got {text})")
+    return width, height
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive (got {text})")
+    return value
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``vj live`` flags (the lead's cli.py calls this on its subparser)."""
+    from vj.live.window import KEY_HELP
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "keys in the window:\n" + KEY_HELP
+    parser.add_argument("setlist", type=Path, help="the setlist YAML file")
+    parser.add_argument("--song", help="song to start with (name; default: the first)")
+    audio = parser.add_argument_group("audio input")
+    audio.add_argument("--input", help="audio input: index or (part of a) name from 'vj devices' "
+                       "(default: the system's default input)")
+    audio.add_argument("--channel", type=int, default=1, help="input channel to analyse, from 1; 0 mixes all")
+    audio.add_argument("--sample-rate", type=int, help="Hz to ask the input for (falls back, with a message)")
+    audio.add_argument("--hop", type=int, choices=(256, 512), default=256,
+                       help="analysis hop in samples (256: lower latency; 512: less CPU)")
+    audio.add_argument("--onset-method", help="aubio onset method (default: the analysis default, specflux)")
+    audio.add_argument("--no-audio", action="store_true", help="no input: run on the internal tempo clock")
+    tempo = parser.add_argument_group("tempo and cues")
+    tempo.add_argument("--tempo", choices=("detected", "setlist", "tap", "midi_clock"),
+                       help="what leads the tempo (default: the song's tempo_lead)")
+    tempo.add_argument("--bpm", type=float, help="starting BPM (default: the song's, else 120)")
+    tempo.add_argument("--cue-mode", choices=("time", "bars", "manual"),
+                       help="how cues advance (default: the song's cue_mode)")
+    tempo.add_argument("--latency-offset", type=float, metavar="MS",
+                       help="shift visual hits earlier by MS milliseconds (projector delay; default: the song's "
+                       "latency_offset_ms)")
+    output = parser.add_argument_group("output")
+    where = output.add_mutually_exclusive_group()
+    where.add_argument("--screen", help="fullscreen on this monitor: index or name from 'vj devices'")
+    where.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    output.add_argument("--window-size", type=_window_size, default=(960, 540), help="windowed size (default 960x540)")
+    output.add_argument("--record", type=Path, metavar="OUT.mp4", help="also record what the projector shows, with the input audio")
+    output.add_argument("--hud", action="store_true", help="start with the HUD shown (H toggles)")
+    output.add_argument("--upload", choices=("auto", "shared", "host"), default="auto",
+                        help="how generator frames reach the window (default: a shared GL context)")
+    output.add_argument("--display-rate", type=float, help="pace the display at this rate (default: the monitor's)")
+    output.add_argument("--quit-after", type=_seconds, metavar="SECONDS", help="stop after SECONDS (soundchecks, tests)")
+    parser.add_argument("--generator", help="'procedural', or a model id/folder, overriding the setlist's model")
+    parser.add_argument("--allow-download", action="store_true", help="let the model loader use the network")
+    try:
+        from vj.control.surface import add_control_arguments
+    except ImportError:  # control surface not installed in this checkout: keys only
+        return
+    add_control_arguments(parser)
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """Validate everything, open the input and the window, play; returns the exit status."""
+    from vj.generators.factory import make_generator
+    from vj.live.loop import LiveOptions, LiveShow, build_song_states
+    from vj.setlist import load_setlist
+
+    # 1. The setlist and every song's cues: nothing opens if any of it is wrong.
+    setlist = load_setlist(args.setlist)
+    song = setlist.song(args.song)
+    states = build_song_states(setlist, bpm=args.bpm, tempo_lead=args.tempo, cue_mode=args.cue_mode)
+    # 2. The generator (a wrong model id fails here, not in the middle of the show).
+    generator = make_generator(setlist, name=args.generator, allow_download=args.allow_download)
+    # 3. OSC and MIDI (a port in use fails here, with its message).
+    surface = _open_controls(args, setlist, song)
+    # 4. The audio input, 5. the recording's file, 6. the monitor and the window.
+    audio = recorder = window = None
+    try:
+        audio = _open_audio(args)
+        recorder = _open_recorder(args, setlist, audio)
+        window = _open_window(args, setlist, song.name)
+        offset_ms = args.latency_offset if args.latency_offset is not None else song.latency_offset_ms
+        options = LiveOptions(latency_offset=offset_ms / 1000.0, quit_after=args.quit_after,
+                              display_rate=args.display_rate, upload=args.upload, hud=args.hud)
+        show = LiveShow(setlist, states, window, audio=audio, make_generator=lambda: generator,
+                        options=options, recorder=recorder, controls=surface.store if surface else None,
+                        surface=surface, start_song=setlist.song_index(song))
+        recorder = None  # the show finishes it
+        log.info("live: '%s' on %s; upload %s", song.name, "a window" if window.monitor is None else window.monitor.name,
+                 show.handoff.label)
+        return show.run()
+    finally:
+        if recorder is not None:
+            recorder.abort()
+        if audio is not None:
+            audio.stop()
+        if window is not None:
+            window.close()
+        if surface is not None:
+            surface.stop()
+
+
+def _open_controls(args: argparse.Namespace, setlist: Any, song: Any) -> Any:
+    """The OSC server and MIDI inputs the flags ask for (None when the control package is absent)."""
+    if not hasattr(args, "osc_port"):
+        return None
+    from vj.control.surface import ControlSurface
+
+    surface = ControlSurface.from_args(args)
+    surface.configure(setlist, song)
+    surface.start()
+    return surface
+
+
+def _open_audio(args: argparse.Namespace) -> Any:
+    if args.no_audio:
+        return None
+    from vj.audio.live import LiveAudio, LiveAudioSettings
+
+    settings = LiveAudioSettings(device=args.input, channel=args.channel, sample_rate=args.sample_rate,
+                                 hop=args.hop, onset_method=args.onset_method)
+    audio = LiveAudio(settings)
+    # A named input must exist (exit 2 with the list); the default one may be missing: the
+    # show then starts on the internal tempo clock and keeps looking for it.
+    audio.start(required=args.input is not None)
+    return audio
+
+
+def _open_window(args: argparse.Namespace, setlist: Any, song_name: str) -> Any:
+    from vj.live.window import OutputWindow, find_monitor, init_glfw, list_monitors
+
+    import glfw
+
+    init_glfw()
+    try:
+        monitor = None if args.windowed else find_monitor(args.screen, list_monitors())
+        return OutputWindow(f"vj — {setlist.title} — {song_name}", args.window_size, monitor)
+    except BaseException:
+        glfw.terminate()  # a GLFW left initialised keeps an X connection that may die under it
+        raise
+
+
+def _open_recorder(args: argparse.Namespace, setlist: Any, audio: Any) -> Any:
+    if not args.record:
+        return None
+    from vj.live.record import LiveRecorder
+
+    output = Path(args.record)
+    if output.exists() and output.is_dir():
+        raise VjError(f"--record {output}: is a directory; give a file name ending in .mp4")
+    wav = None
+    if audio is not None:
+        wav = Path(tempfile.mkstemp(prefix="vj-live-input-", suffix=".wav")[1])
+        audio.record_input(wav)
+    return LiveRecorder(output, setlist.output.width, setlist.output.height, float(setlist.output.fps),
+                        audio=audio, wav=wav)
+
+
+__all__ = ["add_live_arguments", "run_live"]

@@ -1,0 +1,1 @@
+"""GL rendering: contexts and targets (``gl``), the passes (``passes``); shaders live in ``shaders/``."""

@@ -1,0 +1,186 @@
+"""GL plumbing shared by every pass: contexts, shader files, fullscreen programs, render targets.
+
+Nothing here assumes a headless context except ``create_headless_context``: the same programs and
+targets draw into a GLFW window's context live and into an EGL context offline. Shaders are files
+in ``shaders/``, loaded by name, so a new pass is a GLSL file plus a few lines of Python.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import moderngl
+import numpy as np
+
+import vj
+
+#: The shared vertex shader every fullscreen pass uses (a single triangle covering the target).
+FULLSCREEN_VERTEX = "fullscreen.vert"
+
+_MISSING_GL_HELP = (
+    "vj could not create a headless OpenGL context through EGL ({error}). "
+    "Install the Mesa EGL/GL drivers (Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri), "
+    "or, on a machine with an NVIDIA GPU, its driver's EGL library."
+)
+
+
+class GLUnavailableError(RuntimeError):
+    """No OpenGL context can be made here: a message for people, naming the packages to install."""
+
+
+def create_headless_context(require: int = 330) -> moderngl.Context:
+    """A standalone (windowless) GL context through EGL, for rehearsals, tests and tools.
+
+    ``require`` is the minimum GL version (330 = 3.3 core, what the shaders need).
+    """
+    try:
+        return moderngl.create_standalone_context(require=require, backend="egl")
+    except Exception as exc:  # moderngl/glcontext raise bare Exceptions for missing libraries
+        raise GLUnavailableError(_MISSING_GL_HELP.format(error=exc)) from exc
+
+
+def _shader_directories() -> list[Path]:
+    package = Path(vj.__file__).resolve().parent
+    # A source checkout keeps shaders/ beside the package; an installed wheel may ship them inside it.
+    return [package.parent / "shaders", package / "shaders"]
+
+
+def shader_path(name: str) -> Path:
+    """The file for shader ``name`` (``"warp"`` → ``shaders/warp.glsl``); the one place shaders are looked up."""
+    filename = name if name.endswith(".glsl") else f"{name}.glsl"
+    searched = _shader_directories()
+    for directory in searched:
+        candidate = directory / filename
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"shader '{filename}' not found; looked in {', '.join(str(d) for d in searched)}")
+
+
+def load_shader_source(name: str) -> str:
+    """The GLSL text of shader ``name`` (see ``shader_path``)."""
+    return shader_path(name).read_text(encoding="utf-8")
+
+
+class RenderTarget:
+    """A texture and the framebuffer that draws into it: RGBA32F, allocated once and reused.
+
+    Frame-time code draws into targets made in ``prepare``/``__init__`` so a frame allocates no GL
+    memory. Textures clamp at the edges and filter linearly (for scaled display).
+    """
+
+    def __init__(self, ctx: moderngl.Context, width: int, height: int) -> None:
+        if width <= 0 or height <= 0:
+            raise ValueError(f"render target size must be positive, got {width}x{height}")
+        self.ctx = ctx
+        self.texture = ctx.texture((width, height), 4, dtype="f4")
+        self.texture.repeat_x = False
+        self.texture.repeat_y = False
+        self.texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.framebuffer = ctx.framebuffer(color_attachments=[self.texture])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.texture.size
+
+    @property
+    def width(self) -> int:
+        return self.texture.width
+
+    @property
+    def height(self) -> int:
+        return self.texture.height
+
+    def write_array(self, image: np.ndarray) -> None:
+        """Upload an H×W×3 (or ×4) float image, row 0 at the top, into this target's texture."""
+        height, width = image.shape[:2]
+        if (width, height) != self.size:
+            raise ValueError(f"image is {width}x{height}, target is {self.width}x{self.height}")
+        rgba = np.ones((height, width, 4), dtype=np.float32)
+        rgba[:, :, : image.shape[2]] = image[::-1, :, :4]
+        self.texture.write(rgba.tobytes())
+
+    def read_array(self) -> np.ndarray:
+        """H×W×4 float32, row 0 at the top (a GPU sync: for outputs and tests, not the render loop)."""
+        raw = np.frombuffer(self.texture.read(), dtype=np.float32)
+        return raw.reshape(self.height, self.width, 4)[::-1].copy()
+
+    def release(self) -> None:
+        self.framebuffer.release()
+        self.texture.release()
+
+
+class TargetPool:
+    """Named render targets that are reallocated only when their size changes."""
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        self.ctx = ctx
+        self._targets: dict[str, RenderTarget] = {}
+
+    def get(self, name: str, width: int, height: int) -> RenderTarget:
+        """The target called ``name`` at this size (the same object every call while the size holds)."""
+        target = self._targets.get(name)
+        if target is None or target.size != (width, height):
+            if target is not None:
+                target.release()
+            target = self._targets[name] = RenderTarget(self.ctx, width, height)
+        return target
+
+    def release(self) -> None:
+        for target in self._targets.values():
+            target.release()
+        self._targets.clear()
+
+
+class Program:
+    """A fullscreen pass: the shared vertex shader plus one fragment shader file, drawn as one triangle.
+
+    Set uniforms with ``set`` (unknown or optimised-away names are ignored, so a shader may drop a
+    uniform without breaking its Python side), bind textures with ``bind``, then ``draw`` into a
+    ``RenderTarget`` or any framebuffer (``ctx.screen`` in a window).
+    """
+
+    def __init__(self, ctx: moderngl.Context, fragment: str, vertex: str = FULLSCREEN_VERTEX) -> None:
+        self.ctx = ctx
+        self.name = fragment
+        try:
+            self.program = ctx.program(vertex_shader=load_shader_source(vertex),
+                                       fragment_shader=load_shader_source(fragment))
+        except moderngl.Error as exc:
+            raise RuntimeError(f"shader '{fragment}' failed to compile: {exc}") from exc
+        self.vertex_array = ctx.vertex_array(self.program, [])
+        self._samplers: dict[str, int] = {}
+
+    def has(self, name: str) -> bool:
+        """Whether the linked program still uses uniform ``name``."""
+        return name in self.program
+
+    def set(self, name: str, value: Any) -> None:
+        """Set a uniform (a number or a tuple); names the compiler removed are ignored."""
+        if name in self.program:
+            self.program[name].value = value
+
+    def write(self, name: str, data: bytes) -> None:
+        """Set a uniform from raw bytes (matrices: column-major float32)."""
+        if name in self.program:
+            self.program[name].write(data)
+
+    def bind(self, name: str, texture: moderngl.Texture) -> None:
+        """Bind ``texture`` to sampler ``name`` (each sampler keeps its own texture unit)."""
+        unit = self._samplers.get(name)
+        if unit is None:
+            unit = self._samplers[name] = len(self._samplers)
+            self.set(name, unit)
+        texture.use(location=unit)
+
+    def draw(self, target: "RenderTarget | moderngl.Framebuffer") -> None:
+        """One draw call covering the whole target."""
+        framebuffer = target.framebuffer if isinstance(target, RenderTarget) else target
+        framebuffer.use()
+        self.ctx.disable(moderngl.BLEND)   # a window's HUD may leave blending on; passes replace pixels
+        self.vertex_array.render(moderngl.TRIANGLES, vertices=3)
+
+    def release(self) -> None:
+        self.vertex_array.release()
+        self.program.release()

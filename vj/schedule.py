@@ -1,0 +1,492 @@
+"""Keyframe schedules in the Disco Diffusion / Deforum form, keyed by frames, seconds, beats or bars.
+
+``"0:(1.0), 32:(1.05)"`` is Disco's syntax and reads the same here. Deforum schedules with math,
+such as ``"0:(1.0025+0.002*sin(1.25*3.14*t/30))"``, paste in unchanged. On top of that a key may
+carry a unit so it stays on the music when fps or tempo change:
+
+- ``32`` or ``32f``: frame 32.
+- ``12.5s``: 12.5 seconds into the song.
+- ``16b``: 16 beats elapsed since beat 0 of the grid (0-based; beat 0 is at ``beat_offset``).
+- ``8bar``: 8 bars elapsed (0-based). Cues count like musicians, from 1, so the cue ``bar 9`` ==
+  ``b33`` is the keyframe ``32b`` == ``8bar`` in 4/4.
+
+A value is a number or an expression (see :mod:`vj.expressions`: ``t``, ``beat``, ``onset``,
+``pulse()``...). A bare number (``1.0``) or a bare expression without keys (``1 + 0.03*onset``) is
+accepted as a schedule that holds it everywhere.
+
+Between keys, exactly as Deforum's ``get_inbetweens``:
+
+- a key whose value is a plain number is interpolated with the neighbouring keys (``linear``,
+  ``cubic``: a natural cubic spline through consecutive numeric keys, or ``step``: hold);
+- a key whose value is an expression is evaluated at *every* frame from its key until the next key,
+  with ``t``/``frame`` = the current frame;
+- before the first key the first value holds; after the last the last holds (an expression keeps
+  evaluating);
+- a numeric key followed by an expression key ramps (linearly, whatever the interpolation, step
+  excepted) towards the expression's value *at its key*. Deforum gets this because the frames an
+  expression covers are already filled in when pandas interpolates the gaps. Here the expression
+  is evaluated with the clock variables (frame, t, sec, beat, bar, beat_phase) moved to the key and
+  the audio features as they are now: the future's audio is unknown live. For an expression that
+  reads only the clock this gives Deforum's numbers; the ramp always lands exactly on the
+  expression when the key arrives. An expression key before a numeric key jumps at that key, as in
+  Deforum. A first key that is an expression holds the expression's value at its key before it.
+
+Everything is parsed and compiled once; :meth:`Schedule.value` is a bisect and a few operations
+(numeric keys) or one expression evaluation per frame.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable, Mapping, Union
+
+from vj.expressions import Expression, ExpressionError, compile_expression, variable_names
+
+__all__ = ["ScheduleError", "KeyTiming", "Interpolation", "Keyframe", "Schedule", "parse_schedule",
+           "variable_names", "make_env"]
+
+
+class ScheduleError(ValueError):
+    """A schedule string that cannot be parsed, said for people.
+
+    ``text`` is the whole schedule, ``reason`` what is wrong, ``position`` the 1-based column in
+    ``text`` where it is (None when it is about the whole text).
+    """
+
+    def __init__(self, reason: str, text: str, position: int | None = None) -> None:
+        self.reason = reason
+        self.text = text
+        self.position = position
+        where = f" at column {position}" if position is not None else ""
+        super().__init__(f"{reason}{where} in schedule {text!r}")
+
+
+@dataclass(frozen=True)
+class KeyTiming:
+    """How keyframe keys convert to frames: the render rate and the song's beat grid.
+
+    fps:              frames per second.
+    seconds_per_beat: length of one beat in seconds (60 / bpm).
+    beat_offset:      time of beat 0 in seconds.
+    beats_per_bar:    beats in one bar.
+    """
+
+    fps: float
+    seconds_per_beat: float
+    beat_offset: float = 0.0
+    beats_per_bar: int = 4
+
+    def __post_init__(self) -> None:
+        if not (self.fps > 0 and math.isfinite(self.fps)):
+            raise ValueError(f"fps must be a positive number, got {self.fps}")
+        if not (self.seconds_per_beat > 0 and math.isfinite(self.seconds_per_beat)):
+            raise ValueError(
+                f"seconds_per_beat must be a positive number, got {self.seconds_per_beat}")
+        if not math.isfinite(self.beat_offset):
+            raise ValueError(f"beat_offset must be a finite number, got {self.beat_offset}")
+        if self.beats_per_bar < 1:
+            raise ValueError(f"beats_per_bar must be at least 1, got {self.beats_per_bar}")
+
+    @classmethod
+    def from_bpm(cls, fps: float, bpm: float, beat_offset: float = 0.0,
+                 beats_per_bar: int = 4) -> KeyTiming:
+        """The usual way to write it: tempo in beats per minute."""
+        if not bpm > 0:
+            raise ValueError(f"bpm must be a positive number, got {bpm}")
+        return cls(fps, 60.0 / bpm, beat_offset, beats_per_bar)
+
+    def to_frame(self, amount: float, unit: str = "f") -> float:
+        """Frame (fractional) of a key: ``unit`` is ``f`` frames, ``s`` seconds, ``b`` beats
+        elapsed since beat 0, or ``bar`` bars elapsed since beat 0 (all 0-based)."""
+        if unit == "f":
+            return float(amount)
+        if unit == "s":
+            return amount * self.fps
+        if unit == "b":
+            return (self.beat_offset + amount * self.seconds_per_beat) * self.fps
+        if unit == "bar":
+            return (self.beat_offset + amount * self.beats_per_bar * self.seconds_per_beat) * self.fps
+        raise ValueError(f"unknown key unit {unit!r}")
+
+
+class Interpolation(str, Enum):
+    """How numeric keys are joined: chosen once at parse time, never compared per frame."""
+
+    LINEAR = "linear"
+    CUBIC = "cubic"
+    STEP = "step"
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """One parsed key: where it falls (frame), its value, and its source for messages and timelines."""
+
+    frame: float
+    value: Union[float, Expression]
+    key: str       # the key as written, e.g. "16b"
+    column: int    # 1-based column of the key in the schedule text
+
+
+#: A segment between two keys: (env, frame) -> value.
+_Segment = Callable[[Mapping[str, float], float], float]
+
+_KEY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)$")
+_UNITS = {"": "f", "f": "f", "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+          "b": "b", "beat": "b", "beats": "b", "bar": "bar", "bars": "bar"}
+_NUMBER = re.compile(r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$")
+_LOOKS_KEYED = re.compile(
+    r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*(?:f|s|secs?|seconds?|b|beats?|bars?)?\s*\(", re.IGNORECASE)
+
+
+class Schedule:
+    """A parsed schedule: call :meth:`value` once per frame with the frame's env."""
+
+    def __init__(self, text: str, interpolation: Interpolation, keyframes: tuple[Keyframe, ...],
+                 timing: KeyTiming, *, bare: bool = False) -> None:
+        self.text = text
+        self.interpolation = interpolation
+        #: The keys in frame order (one key at frame 0 for a bare number or expression).
+        self.keyframes = keyframes
+        self.timing = timing
+        self._constant: float | None = _constant_value(keyframes)
+        self._bare_expression: Expression | None = None
+        if bare and isinstance(keyframes[0].value, Expression):
+            self._bare_expression = keyframes[0].value
+        self._starts = [k.frame for k in keyframes]
+        self._segments, self._before = _build(keyframes, interpolation, timing)
+
+    @property
+    def is_constant(self) -> bool:
+        """True when the value never changes (every key holds the same number)."""
+        return self._constant is not None
+
+    @property
+    def uses_audio(self) -> bool:
+        """True when an expression reads an audio feature (the value moves with the music)."""
+        return any(isinstance(k.value, Expression) and k.value.uses_audio for k in self.keyframes)
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every variable the expressions read."""
+        return frozenset().union(*(k.value.names for k in self.keyframes
+                                   if isinstance(k.value, Expression)))
+
+    def value(self, env: Mapping[str, float]) -> float:
+        """The value at ``env["frame"]`` (fractional frames are fine).
+
+        ``env`` holds every variable of :func:`variable_names` (the caller builds one dict per
+        frame and shares it between schedules). Raises ExpressionError when an expression fails
+        at runtime; show-time callers hold the last good value.
+        """
+        if self._constant is not None:
+            return self._constant
+        if self._bare_expression is not None:
+            return self._bare_expression.evaluate(env)
+        frame = env["frame"]
+        i = bisect.bisect_right(self._starts, frame) - 1
+        if i < 0:
+            return self._before(env, frame)
+        return self._segments[i](env, frame)
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.text!r}, interpolation={self.interpolation.value!r})"
+
+
+def parse_schedule(text: str | int | float, timing: KeyTiming,
+                   interpolation: str = "linear") -> Schedule:
+    """Parse a number, a bare expression, or ``key:(value), ...``; ScheduleError says what and where.
+
+    ``interpolation`` is ``linear``, ``cubic`` or ``step`` (how numeric keys are joined).
+    """
+    try:
+        mode = Interpolation(interpolation.lower() if isinstance(interpolation, str) else interpolation)
+    except ValueError:
+        choices = ", ".join(m.value for m in Interpolation)
+        raise ScheduleError(f"unknown interpolation {interpolation!r} (choose {choices})",
+                            str(text)) from None
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ScheduleError(f"expected a number or a schedule string, got {type(text).__name__}",
+                            repr(text))
+    if not isinstance(text, str):
+        if not math.isfinite(text):
+            raise ScheduleError("the number is not finite", repr(text))
+        return Schedule(repr(text), mode, (Keyframe(0.0, float(text), "0", 1),), timing)
+    if not text.strip():
+        raise ScheduleError("empty schedule (write a number, an expression or 0:(value), ...)",
+                            text, 1)
+    if _NUMBER.match(text):
+        return Schedule(text, mode, (Keyframe(0.0, _number(text, text, 1), "0", 1),), timing)
+    if not _is_keyed(text):
+        value = _value(text, text, 0, "")
+        return Schedule(text, mode, (Keyframe(0.0, value, "0", 1),), timing, bare=True)
+    return Schedule(text, mode, _parse_keyframes(text, timing), timing)
+
+
+def make_env(frame: float, timing: KeyTiming, *, max_f: float = 0.0,
+             features: Mapping[str, float] | None = None,
+             env: dict[str, float] | None = None) -> dict[str, float]:
+    """A complete env for frame ``frame``: the clock from ``timing``, audio from ``features``.
+
+    ``features`` is ``Features.as_dict()`` (its beat, bar, beat_phase and bpm win over the grid's,
+    so a live beat tracker leads); missing audio features are 0. Pass ``env`` to refill a dict.
+    """
+    env = {} if env is None else env
+    sec = frame / timing.fps
+    beat = (sec - timing.beat_offset) / timing.seconds_per_beat
+    env.update(frame=float(frame), t=float(frame), max_f=float(max_f), sec=sec, beat=beat,
+               bar=beat / timing.beats_per_bar, bpm=60.0 / timing.seconds_per_beat,
+               fps=float(timing.fps), beat_phase=beat - math.floor(beat),
+               onset=0.0, low=0.0, mid=0.0, high=0.0, rms=0.0, perc=0.0, harm=0.0)
+    if features is not None:
+        env.update({k: float(v) for k, v in features.items() if k in env})
+    return env
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+
+
+def _is_keyed(text: str) -> bool:
+    """Keyframe syntax has a colon outside parentheses, or starts like ``10(`` (colon forgotten)."""
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == ":" and depth == 0:
+            return True
+    return bool(_LOOKS_KEYED.match(text))
+
+
+def _number(value_text: str, text: str, column: int) -> float:
+    value = float(value_text)
+    if not math.isfinite(value):
+        raise ScheduleError("number too large", text, column)
+    return value
+
+
+def _value(value_text: str, text: str, offset: int, key: str) -> float | Expression:
+    """A key's value: a plain number (interpolated) or a compiled expression (held)."""
+    if _NUMBER.match(value_text):
+        return _number(value_text, text, offset + 1 + len(value_text) - len(value_text.lstrip()))
+    try:
+        return compile_expression(value_text)
+    except ExpressionError as exc:
+        column = offset + exc.position if exc.position is not None else offset + 1
+        where = f" for key '{key}'" if key else ""
+        raise ScheduleError(f"bad expression{where}: {exc.reason}", text, column) from exc
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
+
+
+def _parse_keyframes(text: str, timing: KeyTiming) -> tuple[Keyframe, ...]:
+    """``key:(value), key:(value), ...``; whitespace anywhere between the parts, a trailing comma ok."""
+    keyframes: list[Keyframe] = []
+    n = len(text)
+    i = _skip_space(text, 0)
+    while i < n:
+        key_start = i
+        while i < n and text[i] not in ":(),":
+            i += 1
+        key = text[key_start:i].strip()
+        if not key:
+            what = f"'{text[i]}'" if i < n else "the end"
+            raise ScheduleError(f"missing key before {what} (write e.g. 0:(1.0))", text, i + 1)
+        if i >= n or text[i] != ":":
+            if i < n and text[i] == "(":
+                reason = f"missing ':' between key '{key}' and its value"
+            else:
+                reason = f"missing ':(value)' after key '{key}'"
+            raise ScheduleError(reason, text, i + 1)
+        frame = _key_frame(key, text, key_start, timing)
+        i = _skip_space(text, i + 1)
+        if i >= n or text[i] != "(":
+            raise ScheduleError(f"the value of key '{key}' must be in parentheses, e.g. {key}:(1.0)",
+                                text, i + 1)
+        opening = i
+        depth = 0
+        while i < n:
+            if text[i] == "(":
+                depth += 1
+            elif text[i] == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        if depth != 0:
+            raise ScheduleError(f"unbalanced parentheses: the '(' of key '{key}' is never closed",
+                                text, opening + 1)
+        value_text = text[opening + 1:i]
+        if not value_text.strip():
+            raise ScheduleError(f"empty value for key '{key}'", text, opening + 1)
+        value = _value(value_text, text, opening + 1, key)
+        for other in keyframes:
+            if math.isclose(other.frame, frame, rel_tol=0.0, abs_tol=1e-9):
+                same = "" if other.key == key else f" (frame {frame:g}, same as '{other.key}')"
+                raise ScheduleError(f"duplicate key '{key}'{same}", text, key_start + 1)
+        keyframes.append(Keyframe(frame, value, key, key_start + 1))
+        i = _skip_space(text, i + 1)
+        if i < n:
+            if text[i] == ")":
+                raise ScheduleError("unbalanced parentheses: unexpected ')'", text, i + 1)
+            if text[i] != ",":
+                raise ScheduleError(f"expected ',' between keyframes, found '{text[i]}'", text, i + 1)
+            i = _skip_space(text, i + 1)
+    keyframes.sort(key=lambda k: k.frame)  # Disco and Deforum keep keys in a dict: order is free
+    return tuple(keyframes)
+
+
+def _key_frame(key: str, text: str, key_start: int, timing: KeyTiming) -> float:
+    column = key_start + 1
+    if len(key) > 2 and key[0] == key[-1] and key[0] in "\"'":
+        key, column = key[1:-1].strip(), column + 1  # Deforum allows "10":(1)
+    match = _KEY.match(key)
+    if match is None:
+        hint = " (keys that are expressions, like Deforum's max_f-2, are not supported)" \
+            if any(c.isalpha() or c in "\"'" for c in key) else ""
+        raise ScheduleError(f"bad key '{key}': write a frame number, 12.5s, 16b or 4bar{hint}",
+                            text, column)
+    unit = _UNITS.get(match.group(2).lower())
+    if unit is None:
+        raise ScheduleError(f"bad key unit '{match.group(2)}' in key '{key}' (use nothing or f for "
+                            "frames, s for seconds, b for beats, bar for bars)", text,
+                            column + match.start(2))
+    frame = timing.to_frame(float(match.group(1)), unit)
+    if not math.isfinite(frame):
+        raise ScheduleError(f"key '{key}' is not a finite frame", text, column)
+    return frame
+
+
+# ---- building the per-frame segments ----------------------------------------------------------
+
+
+def _constant_value(keyframes: tuple[Keyframe, ...]) -> float | None:
+    values = []
+    for k in keyframes:
+        if isinstance(k.value, Expression):
+            if not k.value.is_constant:
+                return None
+            values.append(k.value.evaluate({}))
+        else:
+            values.append(k.value)
+    return values[0] if all(v == values[0] for v in values) else None
+
+
+def _hold(value: float) -> _Segment:
+    return lambda env, frame: value
+
+
+def _expression(expression: Expression) -> _Segment:
+    evaluate = expression.evaluate
+    return lambda env, frame: evaluate(env)
+
+
+def _linear(k0: float, v0: float, k1: float, v1: float) -> _Segment:
+    slope = (v1 - v0) / (k1 - k0)
+    return lambda env, frame: v0 + (frame - k0) * slope
+
+
+def _cubic(k0: float, a: float, b: float, c: float, d: float) -> _Segment:
+    def segment(env: Mapping[str, float], frame: float) -> float:
+        x = frame - k0
+        return a + x * (b + x * (c + x * d))
+    return segment
+
+
+def _natural_spline(xs: list[float], ys: list[float]) -> list[_Segment]:
+    """Natural cubic spline pieces through (xs, ys): C2-smooth, zero curvature at both ends.
+
+    Two points give a straight line, like Deforum falling back to linear with few keys.
+    """
+    n = len(xs)
+    h = [xs[i + 1] - xs[i] for i in range(n - 1)]
+    second = [0.0] * n  # second derivatives; natural ends keep 0 at both ends
+    if n > 2:
+        # Thomas algorithm on the tridiagonal system for the interior second derivatives.
+        diag = [2.0 * (h[i - 1] + h[i]) for i in range(1, n - 1)]
+        rhs = [6.0 * ((ys[i + 1] - ys[i]) / h[i] - (ys[i] - ys[i - 1]) / h[i - 1])
+               for i in range(1, n - 1)]
+        for j in range(1, n - 2):
+            w = h[j] / diag[j - 1]
+            diag[j] -= w * h[j]
+            rhs[j] -= w * rhs[j - 1]
+        for j in range(n - 3, -1, -1):
+            upper = h[j + 1] * second[j + 2] if j + 2 < n - 1 else 0.0
+            second[j + 1] = (rhs[j] - upper) / diag[j]
+    pieces = []
+    for i in range(n - 1):
+        slope = (ys[i + 1] - ys[i]) / h[i] - h[i] * (2.0 * second[i] + second[i + 1]) / 6.0
+        pieces.append(_cubic(xs[i], ys[i], slope, second[i] / 2.0,
+                             (second[i + 1] - second[i]) / (6.0 * h[i])))
+    return pieces
+
+
+def _at_key(expression: Expression, key: float, timing: KeyTiming
+            ) -> Callable[[Mapping[str, float], float], float]:
+    """The expression's value at frame ``key``, seen from ``frame``: clock variables moved, audio now."""
+    if expression.is_constant or not expression.uses_time:
+        evaluate = expression.evaluate
+        return lambda env, frame: evaluate(env)
+    fps, seconds_per_beat, beats_per_bar = timing.fps, timing.seconds_per_beat, timing.beats_per_bar
+
+    def value(env: Mapping[str, float], frame: float) -> float:
+        seconds = (key - frame) / fps
+        beats = seconds / seconds_per_beat
+        shifted = dict(env)
+        beat = env.get("beat", 0.0) + beats
+        shifted.update(frame=key, t=key, sec=env.get("sec", frame / fps) + seconds, beat=beat,
+                       bar=env.get("bar", 0.0) + beats / beats_per_bar,
+                       beat_phase=beat - math.floor(beat))
+        return expression.evaluate(shifted)
+    return value
+
+
+def _ramp(k0: float, v0: float, k1: float, target: Callable[[Mapping[str, float], float], float]
+          ) -> _Segment:
+    span = k1 - k0
+    return lambda env, frame: v0 + (target(env, frame) - v0) * ((frame - k0) / span)
+
+
+def _build(keyframes: tuple[Keyframe, ...], mode: Interpolation, timing: KeyTiming
+           ) -> tuple[list[_Segment], _Segment]:
+    """One segment per key, covering [its frame, the next key's frame), plus what comes before."""
+    spline: dict[int, _Segment] = {}
+    if mode is Interpolation.CUBIC:
+        run: list[int] = []
+        for i in range(len(keyframes) + 1):
+            if i < len(keyframes) and not isinstance(keyframes[i].value, Expression):
+                run.append(i)
+                continue
+            if len(run) >= 2:
+                xs = [keyframes[j].frame for j in run]
+                ys = [float(keyframes[j].value) for j in run]  # type: ignore[arg-type]
+                pieces = _natural_spline(xs, ys)
+                spline.update(zip(run, pieces))
+            run = []
+    segments: list[_Segment] = []
+    for i, key in enumerate(keyframes):
+        following = keyframes[i + 1] if i + 1 < len(keyframes) else None
+        if isinstance(key.value, Expression):
+            segments.append(_expression(key.value))
+        elif following is None or mode is Interpolation.STEP:
+            segments.append(_hold(key.value))
+        elif isinstance(following.value, Expression):
+            segments.append(_ramp(key.frame, key.value, following.frame,
+                                  _at_key(following.value, following.frame, timing)))
+        elif i in spline:
+            segments.append(spline[i])
+        else:
+            segments.append(_linear(key.frame, key.value, following.frame, following.value))
+    first = keyframes[0]
+    if isinstance(first.value, Expression):
+        before = _at_key(first.value, first.frame, timing)
+    else:
+        before = _hold(first.value)
+    return segments, before

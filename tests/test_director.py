@@ -108,7 +108,7 @@ def test_cue_past_end_is_located(tmp_path: Path) -> None:
     with pytest.raises(SetlistError) as caught:
         make(tmp_path, duration=5.0)
     assert "past the end of the song" in str(caught.value)
-    assert caught.value.line == 18 and caught.value.field == "songs[0].cues[2].at"
+    assert caught.value.line == 17 and caught.value.field == "songs[0].cues[2].at"
 
 
 def test_bad_expression_is_located(tmp_path: Path) -> None:

@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("setlist", type=Path)
     compile_.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the setlist's)")
     compile_.add_argument("--cache-dir", type=Path, help="engine cache folder (default: ~/.cache/vj/engines)")
+    compile_.add_argument("--allow-download", action="store_true",
+                          help="fetch missing weights from the Hugging Face Hub (otherwise local files only)")
     compile_.set_defaults(run=_run_compile)
 
     learn = commands.add_parser("midi-learn", help="bind the next moved MIDI control to a parameter")
@@ -177,7 +179,8 @@ def _run_devices(args: argparse.Namespace) -> int:
 def _run_compile(args: argparse.Namespace) -> int:
     from vj.compile import compile_setlist
 
-    return compile_setlist(args.setlist, size=args.size, cache_dir=args.cache_dir)
+    return compile_setlist(args.setlist, size=args.size, cache_dir=args.cache_dir,
+                           allow_download=args.allow_download)
 
 
 def _run_midi_learn(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ from vj.progress import frame_progress
 from vj.setlist import load_setlist
 
 
-def compile_setlist(path: Path, size: tuple[int, int] | None = None, cache_dir: Path | None = None) -> int:
+def compile_setlist(path: Path, size: tuple[int, int] | None = None, cache_dir: Path | None = None,
+                    allow_download: bool = False) -> int:
     setlist = load_setlist(path)
     if setlist.model == "procedural":
         print(f"{path}: the procedural generator needs no compiling (its shaders build in milliseconds)")
@@ -23,7 +24,10 @@ def compile_setlist(path: Path, size: tuple[int, int] | None = None, cache_dir: 
         def report(stage: str, fraction: float) -> None:
             advance(int(fraction * 100), 100)
 
-        built = build_engines(setlist.model, width, height, batch, cache_dir, report)
+        settings = setlist.model_settings
+        built = build_engines(setlist.model, width, height, batch, cache_dir, report, vae=settings.vae,
+                              tiny_vae_path=settings.tiny_vae, allow_download=allow_download,
+                              lora=settings.lora, lora_scale=settings.lora_scale)
     for item in built:
         print(f"built {item}")
     return 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from vj.errors import SetlistError
-from vj.expressions import ExpressionError
+from vj.expressions import Expression, ExpressionError
 from vj.features import Features
 from vj.frame_params import CameraMotion, Conditioning, FrameParams, PostSettings, PromptMix
 from vj.prompt_mix import describe, parse_prompt, wrap_prompt
@@ -150,8 +150,29 @@ class Director:
     def _compile_camera(self) -> dict[str, Schedule]:
         camera = self.song.camera
         base = ("songs", self.song_index, "camera")
-        return {name: self._schedule(getattr(camera, name), base + (name,), camera.interpolation)
-                for name in CAMERA_FIELDS}
+        schedules = {name: self._schedule(getattr(camera, name), base + (name,), camera.interpolation)
+                     for name in CAMERA_FIELDS}
+        if camera.mode == "3d" or any(cue.camera_mode == "3d" for cue in self.song.cues):
+            self._check_camera3d(schedules, base)
+        return schedules
+
+    def _check_camera3d(self, schedules: dict[str, Schedule], base: tuple) -> None:
+        """Every numeric 3D keyframe checked before the show (expressions are clamped at render time)."""
+        from vj.camera3d import validate_camera3d
+
+        names = ("fov", "near", "far", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
+        frames = sorted({k.frame for n in names for k in schedules[n].keyframes})
+        for frame in frames:
+            values: dict[str, float] = {}
+            for name in names:
+                keys = [k for k in schedules[name].keyframes if not isinstance(k.value, Expression)]
+                at = [k for k in keys if k.frame <= frame] or keys
+                values[name] = float(at[-1].value) if at else (40.0 if name == "fov" else 0.0)
+            problems = validate_camera3d(**values)
+            if problems:
+                field = problems[0].split()[0]  # every message starts with the field it is about
+                field = field if field in names else "fov"
+                raise self.setlist.error(f"{problems[0]} (song '{self.song.name}')", base + (field,))
 
     def _compile_style(self, name: str) -> dict[str, Any]:
         style = self.setlist.styles[name]
@@ -290,8 +311,12 @@ class Director:
 
     def environment(self, index: int, time: float, features: Features) -> dict[str, float]:
         env = features.as_dict()
-        env.update(frame=float(index), t=float(index), max_f=float(self.max_frames), sec=time,
-                   fps=self.fps)
+        # The clock comes from the grid (the analysed grid offline, the live tempo clock live),
+        # so schedules read the same beat the cues are placed on.
+        beat = self.grid_beat(time)
+        env.update(frame=float(index), t=float(index), max_f=float(self.max_frames - 1), sec=time,
+                   fps=self.fps, beat=beat, bar=beat / self.grid.beats_per_bar,
+                   beat_phase=beat - math.floor(beat), bpm=60.0 / self.grid.seconds_per_beat)
         return env
 
     def _value(self, name: str, schedule: Schedule, env: Mapping[str, float]) -> float:

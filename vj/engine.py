@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The 2D warp has no noise fill: the 3D-only border names fall back to their nearest 2D mode.
+_BORDER_2D = {"stretch": "clamp", "noise": "reflect"}
+
 
 class FramePipeline:
     """warp (camera) → generator → post, on one GL context. Allocates its targets once."""
@@ -51,7 +54,8 @@ class FramePipeline:
         if params.camera.mode == "3d":
             return Frame(texture=self._reproject(frame, texture, params))
         matrix = warp_matrix_2d(params.camera, self.width, self.height)
-        return Frame(texture=self.warp.apply(texture, matrix, params.border, self._moved))
+        return Frame(texture=self.warp.apply(texture, matrix, _BORDER_2D.get(params.border, params.border),
+                                             self._moved))
 
     def _reproject(self, frame: Frame, texture: "moderngl.Texture", params: FrameParams) -> "moderngl.Texture":
         from vj.render.reproject import ReprojectPass  # 3D only: loaded when a song asks for it
@@ -61,8 +65,7 @@ class FramePipeline:
             self._reprojector = ReprojectPass(self.ctx)
             self._depth = load_depth_provider(self.context.options.get("depth", "plane"))
         depth = self._depth.estimate(frame, params.camera)
-        border = "reflect" if params.border == "reflect" else "stretch"
-        return self._reprojector.apply(texture, depth, params.camera, border, self._moved)
+        return self._reprojector.apply(texture, depth, params.camera, params.border, self._moved)
 
     def render(self, params: FrameParams) -> Frame:
         """Make frame ``params.index``; returns the post-processed frame (the previous frame for

@@ -18,7 +18,7 @@ from vj.director import Director, OnsetLog
 from vj.errors import SetlistError
 from vj.frame import Frame
 from vj.generators.base import Generator, GeneratorContext
-from vj.generators.factory import make_generator, make_procedural
+from vj.generators.factory import generator_options, make_generator, make_procedural
 from vj.setlist import Setlist, Song
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     context = GeneratorContext(width=plan.width, height=plan.height, gl=ctx,
                                prompts=list(director.prompt_table),
                                negative_prompts=list(director.negative_table), seed=plan.setlist.seed,
-                               options={"depth": plan.song.camera.depth})
+                               options=generator_options(plan.setlist, plan.song, rehearsal=True))
     generator.prepare(context)
     pipeline = FramePipeline(ctx, context, generator, fallback=make_procedural)
     analysis, grid = plan.analysis, director.grid
@@ -135,7 +135,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
         pipeline.close()
         ctx.release()
     duration = plan.frames / plan.fps
-    render_timeline(plan.timeline, **_timeline_data(plan, duration, thumbnails))
+    render_timeline(plan.timeline, **_timeline_data(plan, duration, thumbnails, generator.name))
     return RehearsalResult(plan.output, plan.timeline, plan.frames, duration, generator.name, hashes)
 
 
@@ -144,7 +144,7 @@ def _thumbnail(pixels: np.ndarray, width: int = 160) -> np.ndarray:
     return np.ascontiguousarray(pixels[::step, ::step])
 
 
-def _timeline_data(plan: RehearsalPlan, duration: float, thumbnails: list) -> dict:
+def _timeline_data(plan: RehearsalPlan, duration: float, thumbnails: list, generator: str) -> dict:
     analysis, director = plan.analysis, plan.director
     grid = director.grid
     keep = lambda times: [float(t) for t in times if t <= duration]  # noqa: E731
@@ -166,6 +166,6 @@ def _timeline_data(plan: RehearsalPlan, duration: float, thumbnails: list) -> di
         bands=bands,
         cues=[(t, text, style) for t, text, style in director.cue_changes() if t <= duration],
         thumbnails=thumbnails,
-        title=f"{plan.setlist.title} — {plan.song.name}  ({plan.width}×{plan.height}, {plan.fps:g} fps, {plan.generator_name if hasattr(plan, 'generator_name') else plan.setlist.model})",
+        title=f"{plan.setlist.title} — {plan.song.name}  ({plan.width}×{plan.height}, {plan.fps:g} fps, {generator})",
         bar_times=bars,
     )

@@ -64,7 +64,9 @@ class Style(_Strict):
     guidance: ScheduleValue = 0.0
     steps: int = Field(1, ge=1, le=4)
     seed: int = Field(0, ge=0, le=2**32 - 1)
-    border: Literal["reflect", "wrap", "clamp"] = "reflect"
+    #: What fills the edge a camera move uncovers. 2D: reflect, wrap, clamp (= stretch);
+    #: 3D also: noise (fresh noise the model paints over, Deforum's 'zeros'-like fill).
+    border: Literal["reflect", "wrap", "clamp", "stretch", "noise"] = "reflect"
     #: Anti-drift settings read by the diffusion generator (see docs/diffusion.md).
     coherence: ScheduleValue = 0.0
     coherence_reference: Literal["cue_first_frame", "palette"] = "cue_first_frame"
@@ -93,7 +95,8 @@ class Camera(_Strict):
     fov: ScheduleValue = 40.0
     near: ScheduleValue = 200.0
     far: ScheduleValue = 10000.0
-    depth: str = "plane"
+    #: Depth for 3D: "plane", "plane:400", "model:<folder or hub id>" or a mapping (docs/camera3d.md).
+    depth: Union[str, float, dict[str, Any]] = "plane"
 
 
 REACTIVITY_TARGETS = CAMERA_FIELDS + ("strength", "guidance") + POST_FIELDS
@@ -175,6 +178,10 @@ class ModelSettings(_Strict):
     accelerator: Literal["eager", "compile", "tensorrt"] = "eager"
     similarity_filter: float | None = Field(None, ge=0, le=1)
     stream_batch: bool = False
+    sampler: Literal["euler", "lcm"] | None = None   # None: chosen from the model's scheduler
+    cfg: Literal["full", "self"] = "full"
+    lora: str | None = None          # e.g. latent-consistency/lcm-lora-sdv1-5 for an SD 1.5 model
+    lora_scale: float = Field(1.0, ge=0, le=2)
 
 
 class Setlist(_Strict):
@@ -274,6 +281,11 @@ def _check_references(setlist: Setlist) -> None:
         for c, cue in enumerate(song.cues):
             if cue.style is not None and cue.style not in setlist.styles:
                 raise setlist.error(_unknown_style(cue.style, setlist), ("songs", s, "cues", c, "style"))
+        from vj.depth.model import check_depth_spec  # loads no model: only the spec's form
+
+        problems = check_depth_spec(song.camera.depth)
+        if problems:
+            raise setlist.error(problems[0], ("songs", s, "camera", "depth"))
         names = [m.name for m in song.reactivity if m.name]
         if len(names) != len(set(names)):
             raise setlist.error("two reactivity mappings share a name", ("songs", s, "reactivity"))

@@ -1,8 +1,10 @@
 """Choose and build the generator a setlist asks for."""
 from __future__ import annotations
 
+from typing import Any
+
 from vj.generators.base import Generator
-from vj.setlist import Setlist
+from vj.setlist import Setlist, Song
 
 
 def make_generator(setlist: Setlist, *, name: str | None = None, allow_download: bool = False,
@@ -19,7 +21,18 @@ def make_generator(setlist: Setlist, *, name: str | None = None, allow_download:
     return DiffusionGenerator(model, device=device, vae=settings.vae, tiny_vae_path=settings.tiny_vae,
                               accelerator=settings.accelerator, allow_download=allow_download,
                               similarity_filter=settings.similarity_filter,
-                              stream_batch=settings.stream_batch)
+                              stream_batch=settings.stream_batch, sampler=settings.sampler,
+                              cfg=settings.cfg, lora=settings.lora, lora_scale=settings.lora_scale)
+
+
+def generator_options(setlist: Setlist, song: Song, *, rehearsal: bool) -> dict[str, Any]:
+    """The ``GeneratorContext.options`` a song needs, the same for rehearsal and live.
+
+    Rehearsal encodes an unseen prompt at once (``blocking_prompts``) so the same setlist gives
+    the same frames every run; live encodes it off the render path and holds the old one meanwhile."""
+    return {"depth": song.camera.depth,
+            "max_steps": max(style.steps for style in setlist.styles.values()),
+            "blocking_prompts": rehearsal}
 
 
 def make_procedural() -> Generator:

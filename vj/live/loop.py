@@ -32,6 +32,7 @@ from vj.frame_params import FrameParams
 from vj.live.clock import TempoClock, TempoLead
 from vj.live.handoff import GeneratedFrame, GeneratorWorker, HostUploadHandoff, SharedTextureHandoff
 from vj.live.window import QUIT_CONFIRM_SECONDS, Action, Hud, HudState, OutputWindow, letterbox
+from vj.generators.factory import generator_options
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ class LiveShow:
         def make_pipeline(ctx: Any) -> Any:
             context = GeneratorContext(width=self.width, height=self.height, gl=ctx, prompts=prompts,
                                        negative_prompts=negatives, seed=self.setlist.seed,
-                                       options={"depth": song.camera.depth})
+                                       options=generator_options(self.setlist, song, rehearsal=False))
             generator = self._make_generator()
             try:
                 generator.prepare(context)

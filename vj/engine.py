@@ -14,7 +14,7 @@ from vj.frame import Frame
 from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.render.gl import RenderTarget
-from vj.render.passes import PostPass, WarpPass
+from vj.render.passes import PostPass, WarpPass, upload
 
 if TYPE_CHECKING:
     import moderngl
@@ -39,6 +39,9 @@ class FramePipeline:
         self.post = PostPass(ctx)
         self._moved = RenderTarget(ctx, self.width, self.height)
         self._output = RenderTarget(ctx, self.width, self.height)
+        # Host frames (a diffusion model's output) are written into these, never into new textures.
+        self._previous_upload = RenderTarget(ctx, self.width, self.height)
+        self._made_upload = RenderTarget(ctx, self.width, self.height)
         self._reprojector = None
         self._depth = None
         self.previous: Frame | None = None
@@ -50,7 +53,7 @@ class FramePipeline:
 
     def move(self, frame: Frame, params: FrameParams) -> Frame:
         """The camera stage: the previous frame moved by this frame's motion."""
-        texture = frame.to_texture(self.ctx)
+        texture = upload(frame, self._previous_upload)
         if params.camera.mode == "3d":
             return Frame(texture=self._reproject(frame, texture, params))
         matrix = warp_matrix_2d(params.camera, self.width, self.height)
@@ -77,7 +80,7 @@ class FramePipeline:
         except Exception as exc:  # any generator failure: degrade, never stop the show
             made = self._recover(exc, moved, params)
         self.previous = made
-        return Frame(texture=self.post.apply(made.to_texture(self.ctx), params.post, self._output))
+        return Frame(texture=self.post.apply(upload(made, self._made_upload), params.post, self._output))
 
     def _recover(self, exc: Exception, moved: Frame, params: FrameParams) -> Frame:
         self.failures += 1

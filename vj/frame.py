@@ -80,8 +80,17 @@ class Frame:
         """H×W×3 uint8, row 0 at the top, rounded (what encoders and PNG writers take)."""
         return (self.to_array() * 255.0 + 0.5).astype(np.uint8)
 
+    def texture_in(self, ctx: "moderngl.Context") -> "moderngl.Texture | None":
+        """The frame's own texture when it already lives in ``ctx``, else None (no upload, no readback)."""
+        if self._texture is not None and self._texture.ctx == ctx:
+            return self._texture
+        return None
+
     def to_texture(self, ctx: "moderngl.Context") -> "moderngl.Texture":
-        """An RGBA32F texture in ``ctx`` (uploads once; reuses the frame's own texture if it has one)."""
+        """An RGBA32F texture in ``ctx`` (uploads once; reuses the frame's own texture if it has one).
+
+        A new texture per call on a host frame: the caller owns and releases it. The render loop
+        uploads into targets it allocated once instead (``vj.render.passes.upload``)."""
         if self._texture is not None and self._texture.ctx == ctx:
             return self._texture
         image = self.to_array()

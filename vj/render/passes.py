@@ -139,9 +139,7 @@ class CrossfadePass:
 
 def texture_of(frame: Frame, ctx: moderngl.Context) -> moderngl.Texture | None:
     """The frame's own texture when it already lives in ``ctx``, else None (no upload, no readback)."""
-    # Frame has no public "where do you live" yet; this reads its cached texture slot.
-    texture = frame._texture  # noqa: SLF001
-    return texture if texture is not None and texture.ctx == ctx else None
+    return frame.texture_in(ctx)
 
 
 def upload(frame: Frame, target: RenderTarget) -> moderngl.Texture:

@@ -157,3 +157,29 @@ def test_controls_override(tmp_path: Path) -> None:
     assert params.post.blackout is True
     assert params.strength == pytest.approx(0.9)
     assert texts(params.conditioning_to) == "calm from a tablet"
+
+
+def test_live_style_change_blends_over_style_crossfade(tmp_path: Path) -> None:
+    director = make(tmp_path)
+    for i in range(6):                                            # 0.0 .. 0.5 s on the cue's style
+        director.frame_params(i, i / FPS, Features())
+    live = {"style": "loud", "style_crossfade": 0.4}
+    start = director.frame_params(6, 0.6, Features(), live)
+    assert start.blend == pytest.approx(0.0) and start.style_name == "loud"
+    half = director.frame_params(8, 0.8, Features(), live)
+    assert half.blend == pytest.approx(0.5, abs=1e-6)
+    assert half.strength == pytest.approx(0.6, abs=1e-6)           # calm 0.4 → loud 0.8
+    assert director.frame_params(10, 1.0, Features(), live).blend == pytest.approx(1.0)
+
+
+def test_prompt_blend_crossfades_cue_and_live_prompt(tmp_path: Path) -> None:
+    director = make(tmp_path)
+    director.frame_params(0, 0.0, Features())
+    live = {"prompt": "from a tablet", "prompt_blend": 0.25, "style_crossfade": 0.0}
+    mix = dict(director.frame_params(1, 0.1, Features(), live).conditioning_to.prompt)
+    assert mix == {"calm intro": pytest.approx(0.75), "calm from a tablet": pytest.approx(0.25)}
+    # moving the fader is the blend itself: no extra transition, the new mix applies at once
+    moved = director.frame_params(2, 0.2, Features(), dict(live, prompt_blend=0.5))
+    assert moved.blend == pytest.approx(1.0)
+    assert dict(moved.conditioning_to.prompt)["calm from a tablet"] == pytest.approx(0.5)
+    assert texts(director.frame_params(3, 0.3, Features(), dict(live, prompt_blend=0.0)).conditioning_to) == "calm intro"

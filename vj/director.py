@@ -137,6 +137,7 @@ class Director:
         self._previous: _Target | None = None
         self._change_time = -math.inf
         self._transition = 0.0
+        self._live_key: tuple[Any, Any] = (None, None)
         self._last_values: dict[str, float] = {}
 
     # ---- compile (slow, once) -------------------------------------------------------------
@@ -355,13 +356,20 @@ class Director:
         env = self.environment(index, time, features)
         cue = self.cues[self.cue_index_at(time)]
         target = self._target_at(time, cue)
+        live_key = (controls.get("prompt") or None, controls.get("style") or None)
         target = self._apply_prompt_controls(target, controls)
         if self._target is None:
             self._target = self._previous = target
         elif target.key != self._target.key or target.conditioning != self._target.conditioning:
             self._previous, self._target = self._target, target
             self._change_time = time
-            self._transition = cue.transition
+            if live_key != self._live_key:    # a controller changed prompt or style: its crossfade
+                self._transition = float(controls.get("style_crossfade", cue.transition))
+            elif target.key == self._previous.key and target.style == self._previous.style:
+                self._transition = 0.0        # only the prompt_blend fader moved: it is the blend
+            else:
+                self._transition = cue.transition
+        self._live_key = live_key
         blend = 1.0 if self._transition <= 0 else min(max((time - self._change_time) / self._transition, 0.0), 1.0)
         assert self._previous is not None
         previous, current = self._previous, self._target
@@ -463,6 +471,8 @@ class Director:
             raw = parse_prompt(str(text)) if text is not None else target.raw
         except ValueError:
             raw = target.raw
+        if text is not None:
+            raw = _crossfade_prompts(target.raw, raw, controls.get("prompt_blend", 1.0))
         style_name = style_name or target.style
         style = self.setlist.styles[style_name]
         mix = wrap_prompt(raw, style.prefix, style.suffix)
@@ -480,6 +490,28 @@ class Director:
             text = " → ".join(describe(p) for p in cue.prompts[:3]) + (" …" if len(cue.prompts) > 3 else "")
             rows.append((time, text, cue.style))
         return rows
+
+
+#: prompt_blend steps: a fader sweep makes at most this many distinct embeddings (cached, cheap).
+PROMPT_BLEND_STEPS = 32
+
+
+def _crossfade_prompts(cue: PromptMix, live: PromptMix, blend: Any) -> PromptMix:
+    """The ``prompt_blend`` crossfader: cue prompt at 0, live prompt at 1, weights mixed between."""
+    try:
+        amount = round(min(max(float(blend), 0.0), 1.0) * PROMPT_BLEND_STEPS) / PROMPT_BLEND_STEPS
+    except (TypeError, ValueError):
+        amount = 1.0
+    if amount >= 1.0 or cue == live:
+        return live
+    if amount <= 0.0:
+        return cue
+    weights: dict[str, float] = {}
+    for mix, scale in ((cue, 1.0 - amount), (live, amount)):
+        total = sum(w for _, w in mix) or 1.0
+        for text, weight in mix:
+            weights[text] = weights.get(text, 0.0) + scale * weight / total
+    return tuple((text, round(weight, 6)) for text, weight in weights.items() if weight > 0)
 
 
 def _mix(a: float, b: float, x: float) -> float:

@@ -89,7 +89,7 @@ def main() -> int:
         from tools.bench_depth import bench_depth  # 3D camera stage, where present
     except ImportError:
         return 0
-    for name, value in bench_depth((width, height), frames=20).items():
+    for name, value in bench_depth(min(width, height), frames=20).items():
         print(f"  3D {name:<17}{value}")
     return 0
 

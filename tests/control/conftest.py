@@ -99,7 +99,7 @@ def jack_server(tmp_path_factory) -> Iterator[str]:
     JACK allows only a few servers per machine ("Too many servers already active" while other
     test runs hold theirs): the fixture retries under a new name for a while before giving up."""
     if shutil.which("jackd") is None:
-        pytest.skip("jackd (Debian package jackd2) is not installed")
+        pytest.fail("jackd (Debian package jackd2) is not installed; `make setup` installs it")
     pytest.importorskip("rtmidi")
     pytest.importorskip("jack")
     log_path = tmp_path_factory.mktemp("jack") / "jackd.log"

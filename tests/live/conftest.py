@@ -95,7 +95,7 @@ def jack_server(monkeypatch, tmp_path) -> Iterator[JackServer]:
     """A JACK server (dummy driver, 44.1 kHz) only this test talks to. Periods of 1024 frames: JACK
     runs without real-time scheduling here on two busy cores, and shorter periods bring xruns."""
     if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
-        pytest.skip("jackd (Debian package jackd2) is not installed")
+        pytest.fail("jackd (Debian package jackd2) is not installed; `make setup` installs it")
     name = f"vjlive{os.getpid()}x{time.monotonic_ns() % 1_000_000}"
     monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
     monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
@@ -172,7 +172,7 @@ def click_feeder(jack_server) -> Iterator[ClickFeeder]:
 def xvfb_display(monkeypatch, tmp_path) -> Iterator[str]:
     """An Xvfb display of our own (GLFW on Mesa)."""
     if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed")
+        pytest.fail("Xvfb is not installed; `make setup` installs it")
     number = 200 + (os.getpid() % 500) + (time.monotonic_ns() // 1000 % 200)
     for _ in range(20):
         if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
@@ -184,7 +184,7 @@ def xvfb_display(monkeypatch, tmp_path) -> Iterator[str]:
     try:
         _wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or process.poll() is not None, 10, "Xvfb")
         if process.poll() is not None:
-            pytest.skip("Xvfb failed to start")
+            pytest.fail("Xvfb failed to start")
         monkeypatch.setenv("DISPLAY", display)
         monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
         yield display

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import tempfile
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -50,8 +51,12 @@ def _prepare_destination(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{path}: cannot create the folder {path.parent}: {exc.strerror or exc}") from None
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: the folder {path.parent} is not writable")
+    # Write a probe file: os.access says yes to root on read-only folders and mounts.
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".vj-probe-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{path}: the folder {path.parent} is not writable ({exc.strerror or exc})") from None
 
 
 class _AudioSource:

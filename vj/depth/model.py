@@ -112,7 +112,14 @@ class ModelDepth:
         from transformers import AutoModelForDepthEstimation
 
         source = str(source)
-        model = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=True)
+        folder = Path(source).expanduser()
+        if not folder.is_dir():
+            # A hub id: its snapshot in the local cache. transformers' own local_files_only still
+            # asks the network for adapter files (a 20 s stall offline); a folder path never does.
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(source, local_files_only=True))
+        model = AutoModelForDepthEstimation.from_pretrained(str(folder), local_files_only=True)
         mean, std = _preprocessor_stats(source)
         options.setdefault("mean", mean)
         options.setdefault("std", std)

@@ -89,8 +89,12 @@ def main() -> int:
         from tools.bench_depth import bench_depth  # 3D camera stage, where present
     except ImportError:
         return 0
+    print("  3D camera stage (tools/bench_depth.py):")
     for name, value in bench_depth(min(width, height), frames=20).items():
-        print(f"  3D {name:<17}{value}")
+        if isinstance(value, dict) and "median_ms" in value:
+            print(f"    {name:<32}{value['median_ms']:8.2f} ms/frame (median)")
+        elif name == "gl_renderer":
+            print(f"    {name:<32}{value}")
     return 0
 
 

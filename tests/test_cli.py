@@ -1,6 +1,7 @@
 """The vj command end to end: real setlists, real audio, a real MP4 decoded back."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -122,3 +123,16 @@ def test_analyse_csv(tmp_path: Path) -> None:
     kinds = {row.split(",")[0] for row in rows[1:]}
     assert kinds == {"onset", "beat", "downbeat"}
     _assert_user_error(vj("analyse", str(tmp_path / "missing.wav")), "missing.wav")
+
+
+def test_missing_model_weights_name_the_model_and_offer_procedural(demo_copy: Path, tmp_path: Path) -> None:
+    text = demo_copy.read_text().replace("model: procedural", "model: someone/not-on-this-machine", 1)
+    demo_copy.write_text(text)
+    out = tmp_path / "never.mp4"
+    result = subprocess.run([sys.executable, "-m", "vj", "rehearse", str(demo_copy), "-o", str(out)],
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub")})
+    assert result.returncode == 2
+    assert "someone/not-on-this-machine" in result.stderr and str(tmp_path / "hub") in result.stderr
+    assert "--generator procedural" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()

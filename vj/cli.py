@@ -140,9 +140,11 @@ def _run_rehearse(args: argparse.Namespace) -> int:
         generator = make_generator(setlist, name=args.generator, allow_download=args.allow_download)
     except GeneratorError as exc:
         print(f"vj: {exc}", file=sys.stderr)
-        print("vj: to rehearse with the built-in procedural generator instead, add --generator procedural",
-              file=sys.stderr)
-        return EXIT_USAGE
+        if not _offer_procedural():
+            print("vj: to rehearse with the built-in procedural generator instead, add --generator procedural",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        generator = make_generator(setlist, name="procedural")
     print(f"rehearsing '{plan.song.name}': {plan.frames} frames at {plan.width}x{plan.height}, "
           f"{plan.fps:g} fps, generator {generator.name}, tempo {plan.director.grid.bpm:.1f} BPM")
     from vj.progress import frame_progress
@@ -151,6 +153,17 @@ def _run_rehearse(args: argparse.Namespace) -> int:
         result = render_rehearsal(plan, generator, progress=advance)
     print(f"wrote {result.output} ({result.frames} frames, {result.seconds:.2f} s) and {result.timeline}")
     return 0
+
+
+def _offer_procedural() -> bool:
+    """Ask (only when someone is at the terminal) whether to rehearse on the procedural generator."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input("vj: rehearse with the built-in procedural generator instead? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _check_writable(output: Path) -> None:

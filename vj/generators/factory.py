@@ -17,6 +17,9 @@ def make_generator(setlist: Setlist, *, name: str | None = None, allow_download:
         return ProceduralGenerator()
     from vj.generators.diffusion.generator import DiffusionGenerator
 
+    from vj.generators.diffusion.loader import resolve_model_folder
+
+    resolve_model_folder(model, allow_download=allow_download)  # missing weights: say so now, not mid-render
     settings = setlist.model_settings
     return DiffusionGenerator(model, device=device, vae=settings.vae, tiny_vae_path=settings.tiny_vae,
                               accelerator=settings.accelerator, allow_download=allow_download,

@@ -248,6 +248,23 @@ class Pose3D:
         return np.asarray(points, dtype=np.float64) @ self.rotation.T + self.translation
 
 
+def plane_homography(motion: CameraMotion, width: int, height: int, frames: float = 1.0,
+                     distance: float = DEFAULT_PLANE_DISTANCE) -> np.ndarray:
+    """The forward 3×3 pixel matrix (y down, as ``vj.camera.warp_matrix_2d``) of ``frames`` frames
+    of 3D motion seen on a plane at ``distance``: ``K (R + t e_zᵀ / d) K⁻¹``.
+
+    Exact for the plane depth provider, and the display-rate approximation for model depth: live
+    mode re-applies the motion since a generator frame was made with the same warp pass as 2D."""
+    motion = sanitize_motion(motion)
+    pose = Pose3D.from_motion(motion, frames)
+    tan_x, tan_y = tan_half_fov(motion.fov, width, height)
+    camera_to_pixels = np.array([[width / (2.0 * tan_x), 0.0, width / 2.0],
+                                 [0.0, height / (2.0 * tan_y), height / 2.0],
+                                 [0.0, 0.0, 1.0]])
+    plane = pose.rotation + np.outer(pose.translation, (0.0, 0.0, 1.0)) / float(distance)
+    return camera_to_pixels @ plane @ np.linalg.inv(camera_to_pixels)
+
+
 # --------------------------------------------------------------------------------------------------
 # Numpy reference reprojection (tests; slow)
 

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The 2D warp has no noise fill: the 3D-only border names fall back to their nearest 2D mode.
-_BORDER_2D = {"stretch": "clamp", "noise": "reflect"}
-
 
 class FramePipeline:
     """warp (camera) → generator → post, on one GL context. Allocates its targets once."""
@@ -57,8 +54,7 @@ class FramePipeline:
         if params.camera.mode == "3d":
             return Frame(texture=self._reproject(frame, texture, params))
         matrix = warp_matrix_2d(params.camera, self.width, self.height)
-        return Frame(texture=self.warp.apply(texture, matrix, _BORDER_2D.get(params.border, params.border),
-                                             self._moved))
+        return Frame(texture=self.warp.apply(texture, matrix, params.border, self._moved))
 
     def _reproject(self, frame: Frame, texture: "moderngl.Texture", params: FrameParams) -> "moderngl.Texture":
         from vj.render.reproject import ReprojectPass  # 3D only: loaded when a song asks for it

@@ -166,3 +166,23 @@ def test_plane_fast_path_equals_mesh(reproject_pass, gl_ctx, image, depths, bord
     mesh = gl_reproject(reproject_pass, image, texture, motion, border, seed=1, background_depth=400.0)
     texture.release()
     assert np.abs(fast - mesh)[2:-2, 2:-2].mean() < 1e-3
+
+
+@pytest.mark.parametrize("move", list(MOVES))
+def test_plane_homography_is_the_plane_reprojection(reproject_pass, image, depths, move):
+    """Live mode re-applies 3D motion at display rate as a 2D warp: for a plane that warp is exact,
+    so the 2D warp by ``plane_homography`` equals the GL reprojection of the plane."""
+    from vj.camera3d import plane_homography
+
+    motion = MOVES[move]
+    height, width = image.shape[:2]
+    matrix = plane_homography(motion, width, height, distance=400.0)
+    warped = reference_warp(image, matrix, "clamp")
+    out = gl_reproject(reproject_pass, image, depths["plane"], motion)
+    assert np.abs(out - warped)[3:-3, 3:-3].mean() < 3e-3
+    # half a frame twice lands within half a pixel of one frame (the plane's distance changes a
+    # little after the first half, so this is close, not exact)
+    half = plane_homography(motion, width, height, 0.5, distance=400.0)
+    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], dtype=np.float64).T
+    once, twice = matrix @ corners, half @ half @ corners
+    assert np.abs(once[:2] / once[2] - twice[:2] / twice[2]).max() < 0.5

@@ -253,6 +253,14 @@ def _validated(spec: Any) -> tuple[str, dict[str, Any]]:
     return kind, options
 
 
+def plane_distance(spec: Any) -> float:
+    """The plane a depth spec stands for: its own distance for ``plane``, the fallback distance
+    for ``model``. Live mode re-applies 3D motion at display rate on this plane."""
+    kind, options = _validated(spec)
+    key = "distance" if kind == "plane" else "fallback_distance"
+    return float(options.get(key, DEFAULT_PLANE_DISTANCE))
+
+
 def check_depth_spec(spec: Any) -> list[str]:
     """Problems with a depth spec, as messages (empty = fine), without loading any model: for
     setlist validation. A missing model is not a problem here (it falls back at load time)."""

@@ -26,12 +26,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from vj.camera import warp_matrix_2d
+from vj.camera3d import DEFAULT_PLANE_DISTANCE, plane_homography
 from vj.director import Director
 from vj.features import Features
 from vj.frame_params import FrameParams
 from vj.live.clock import TempoClock, TempoLead
 from vj.live.handoff import GeneratedFrame, GeneratorWorker, HostUploadHandoff, SharedTextureHandoff
 from vj.live.window import QUIT_CONFIRM_SECONDS, Action, Hud, HudState, OutputWindow, letterbox
+from vj.depth.model import plane_distance
 from vj.generators.factory import generator_options
 
 log = logging.getLogger(__name__)
@@ -213,6 +215,7 @@ class SongState:
     director: Director
     clock: TempoClock
     start_bpm: float = 120.0
+    plane_distance: float = DEFAULT_PLANE_DISTANCE   # 3D motion at display rate is re-applied on this plane
 
 
 class LiveShow:
@@ -359,8 +362,12 @@ class LiveShow:
         self._prev_time = music_time
         if not self.frozen:
             frames = dt * self.fps
-            step = (warp_matrix_2d(params.camera, self.width, self.height, frames)
-                    if params.camera.mode == "2d" and frames > 0 else np.eye(3))
+            if frames <= 0:
+                step = np.eye(3)
+            elif params.camera.mode == "2d":
+                step = warp_matrix_2d(params.camera, self.width, self.height, frames)
+            else:
+                step = plane_homography(params.camera, self.width, self.height, frames, state.plane_distance)
             self._steps.append((self.index, step))
             self._shown = [(f, t, step @ d) for f, t, d in self._shown]
             self.worker.post(params, step, frames, self.index)
@@ -622,7 +629,7 @@ def build_song_states(setlist: Any, *, bpm: float | None = None, tempo_lead: str
         director = Director(setlist, song, clock, float(setlist.output.fps))
         if cue_mode:
             director.cue_mode = cue_mode
-        states.append(SongState(index, song, director, clock, start_bpm))
+        states.append(SongState(index, song, director, clock, start_bpm, plane_distance(song.camera.depth)))
     return states
 
 

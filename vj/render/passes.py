@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 _BORDER_CODES = {name: code for code, name in enumerate(BORDER_MODES)}
+# The 3D camera's names, for the 2D warp (and the live display, which re-applies 3D motion as a
+# plane homography): stretch is clamp; the warp has no noise fill, so noise mirrors.
+_BORDER_CODES.update(stretch=_BORDER_CODES["clamp"], noise=_BORDER_CODES["reflect"])
 
 
 def _size_of(destination: "Destination") -> tuple[int, int]:

@@ -197,7 +197,8 @@ def _draw_bands(axes, bands: Mapping[str, tuple[Sequence[float], Sequence[float]
         axes.plot(times, lane + values, color=colour, linewidth=0.9, zorder=3)
         axes.axhline(lane, color=GRID, linewidth=0.8, zorder=1)
         axes.text(0.003, lane + 0.55, name, transform=axes.get_yaxis_transform(), color=colour,
-                  fontsize=11, fontweight="bold", va="center", ha="left", zorder=5)
+                  fontsize=11, fontweight="bold", va="center", ha="left", zorder=5,
+                  bbox={"facecolor": PANEL, "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
 
 
 def _draw_thumbnails(axes, thumbnails, duration: float, figure: Figure, width_px: int) -> None:
@@ -324,7 +325,8 @@ def _draw_axes_labels(cue_axes, wave_axes, band_axes, thumb_axes, bar_times, dur
         top = cue_axes.secondary_xaxis("top")
         top.set_xticks([t for _, t in shown], [str(n) for n, _ in shown])
         top.tick_params(colors=DIM_TEXT, labelsize=10, length=3)
-        top.set_xlabel("bar", color=DIM_TEXT, fontsize=10, labelpad=2, loc="left")
+        cue_axes.text(-0.004, 1.0, "bar", transform=cue_axes.transAxes, color=DIM_TEXT, fontsize=10,
+                      ha="right", va="bottom")
         for side in top.spines.values():
             side.set_visible(False)
 

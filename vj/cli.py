@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from vj import __version__
 
@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--generator", help="'procedural', or a model id/folder, overriding the setlist's model")
     rehearse.add_argument("--allow-download", action="store_true", help="let the model loader use the network")
     rehearse.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rehearse.add_argument("--preview", action="store_true",
+                          help="show the frames in a window as they render, steerable from OSC and MIDI with "
+                          "the flags below (a steered rehearsal is not repeatable); Esc stops and keeps what is done")
+    from vj.control.surface import add_control_arguments
+
+    add_control_arguments(rehearse)  # used with --preview only
     rehearse.set_defaults(run=_run_rehearse)
 
     check = commands.add_parser("check", help="validate a setlist and its audio files without rendering")
@@ -149,10 +155,35 @@ def _run_rehearse(args: argparse.Namespace) -> int:
           f"{plan.fps:g} fps, generator {generator.name}, tempo {plan.director.grid.bpm:.1f} BPM")
     from vj.progress import frame_progress
 
-    with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
-        result = render_rehearsal(plan, generator, progress=advance)
+    if args.preview:
+        result = _rehearse_with_preview(args, setlist, plan, generator)
+    else:
+        with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
+            result = render_rehearsal(plan, generator, progress=advance)
     print(f"wrote {result.output} ({result.frames} frames, {result.seconds:.2f} s) and {result.timeline}")
     return 0
+
+
+def _rehearse_with_preview(args: argparse.Namespace, setlist: Any, plan: Any, generator: Any) -> Any:
+    """The rehearsal in a preview window, with the OSC/MIDI surface the flags ask for."""
+    from vj.live.cli import open_controls
+    from vj.preview import RehearsalPreview
+    from vj.progress import frame_progress
+    from vj.rehearse import render_rehearsal
+
+    surface = open_controls(args, setlist, plan.song)
+    preview = None
+    try:
+        preview = RehearsalPreview(f"vj rehearse — {plan.song.name}", (plan.width, plan.height), plan.director,
+                                   surface)
+        with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
+            return render_rehearsal(plan, generator, progress=advance, ctx=preview.ctx, controls=preview.controls,
+                                    show=preview.show)
+    finally:
+        if preview is not None:
+            preview.close()
+        if surface is not None:
+            surface.stop()
 
 
 def _offer_procedural() -> bool:

@@ -8,7 +8,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -17,9 +17,13 @@ from vj.audio.offline import TrackAnalysis, analyse_track
 from vj.director import Director, OnsetLog
 from vj.errors import SetlistError
 from vj.frame import Frame
+from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.generators.factory import generator_options, make_generator, make_procedural
 from vj.setlist import Setlist, Song
+
+if TYPE_CHECKING:
+    import moderngl
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +97,14 @@ def _slug(text: str) -> str:
 
 def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
                      progress: Callable[[int, int], None] | None = None,
-                     keep_hashes: bool = False) -> RehearsalResult:
-    """Render every frame, encode the MP4 with audio, and draw the timeline picture."""
+                     keep_hashes: bool = False, ctx: "moderngl.Context | None" = None,
+                     controls: Callable[[], Mapping[str, Any]] | None = None,
+                     show: Callable[["moderngl.Texture", FrameParams], bool] | None = None) -> RehearsalResult:
+    """Render every frame, encode the MP4 with audio, and draw the timeline picture.
+
+    The preview (``vj rehearse --preview``) passes its window's ``ctx``, the ``controls`` of its
+    OSC/MIDI surface, and ``show``, which draws each frame and returns False to stop early (the
+    MP4 then holds the frames so far, its audio cut to match)."""
     import hashlib
 
     from vj.engine import FramePipeline
@@ -102,7 +112,8 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     from vj.output.timeline import render_timeline
     from vj.render.gl import create_headless_context
 
-    ctx = create_headless_context()
+    owns_ctx = ctx is None
+    ctx = ctx or create_headless_context()
     generator = generator or make_generator(plan.setlist)
     director = plan.director
     context = GeneratorContext(width=plan.width, height=plan.height, gl=ctx,
@@ -116,14 +127,16 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     thumbnails: list[tuple[float, np.ndarray]] = []
     hashes: list[str] = []
     plan.output.parent.mkdir(parents=True, exist_ok=True)
+    rendered = 0
     try:
         with VideoRecorder(plan.output, plan.width, plan.height, plan.fps, audio_path=plan.audio_path) as recorder:
             for index in range(plan.frames):
                 time = index / plan.fps
                 features = analysis.features_at(time, grid)
-                params = director.frame_params(index, time, features)
+                params = director.frame_params(index, time, features, controls() if controls else None)
                 frame = pipeline.render(params)
                 pixels = frame.to_uint8()
+                rendered = index + 1
                 recorder.write(pixels)
                 if keep_hashes:
                     hashes.append(hashlib.sha256(pixels.tobytes()).hexdigest())
@@ -131,12 +144,15 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
                     thumbnails.append((time, _thumbnail(pixels)))
                 if progress:
                     progress(index + 1, plan.frames)
+                if show is not None and not show(frame.to_texture(ctx), params):
+                    break
     finally:
         pipeline.close()
-        ctx.release()
-    duration = plan.frames / plan.fps
+        if owns_ctx:
+            ctx.release()
+    duration = rendered / plan.fps
     render_timeline(plan.timeline, **_timeline_data(plan, duration, thumbnails, generator.name))
-    return RehearsalResult(plan.output, plan.timeline, plan.frames, duration, generator.name, hashes)
+    return RehearsalResult(plan.output, plan.timeline, rendered, duration, generator.name, hashes)
 
 
 def _thumbnail(pixels: np.ndarray, width: int = 160) -> np.ndarray:

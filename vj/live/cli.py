@@ -96,7 +96,7 @@ def run_live(args: argparse.Namespace) -> int:
     # 2. The generator (a wrong model id fails here, not in the middle of the show).
     generator = make_generator(setlist, name=args.generator, allow_download=args.allow_download)
     # 3. OSC and MIDI (a port in use fails here, with its message).
-    surface = _open_controls(args, setlist, song)
+    surface = open_controls(args, setlist, song)
     # 4. The audio input, 5. the recording's file, 6. the monitor and the window.
     audio = recorder = window = None
     try:
@@ -124,7 +124,7 @@ def run_live(args: argparse.Namespace) -> int:
             surface.stop()
 
 
-def _open_controls(args: argparse.Namespace, setlist: Any, song: Any) -> Any:
+def open_controls(args: argparse.Namespace, setlist: Any, song: Any) -> Any:
     """The OSC server and MIDI inputs the flags ask for (None when the control package is absent)."""
     if not hasattr(args, "osc_port"):
         return None

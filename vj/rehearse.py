@@ -110,7 +110,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     from vj.engine import FramePipeline
     from vj.output.recorder import VideoRecorder
     from vj.output.timeline import render_timeline
-    from vj.render.gl import create_headless_context
+    from vj.render.gl import Readback8, create_headless_context
 
     owns_ctx = ctx is None
     ctx = ctx or create_headless_context()
@@ -122,6 +122,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
                                options=generator_options(plan.setlist, plan.song, rehearsal=True))
     generator.prepare(context)
     pipeline = FramePipeline(ctx, context, generator, fallback=make_procedural)
+    readback = Readback8(ctx, plan.width, plan.height)
     analysis, grid = plan.analysis, director.grid
     thumb_every = max(1, plan.frames // THUMBNAILS)
     thumbnails: list[tuple[float, np.ndarray]] = []
@@ -135,7 +136,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
                 features = analysis.features_at(time, grid)
                 params = director.frame_params(index, time, features, controls() if controls else None)
                 frame = pipeline.render(params)
-                pixels = frame.to_uint8()
+                pixels = readback.read(frame.to_texture(ctx))
                 rendered = index + 1
                 recorder.write(pixels)
                 if keep_hashes:
@@ -148,6 +149,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
                     break
     finally:
         pipeline.close()
+        readback.release()
         if owns_ctx:
             ctx.release()
     duration = rendered / plan.fps

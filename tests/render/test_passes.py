@@ -143,3 +143,22 @@ def test_shaders_load_by_name(gl: moderngl.Context) -> None:
     program = Program(gl, "crossfade")
     program.set("u_not_there", 1.0)   # uniforms a shader drops are ignored, not errors
     assert program.has("u_mix")
+
+
+def test_readback8_equals_the_float_readback_rounded(gl) -> None:
+    """The rehearsal's encoder reads uint8 through GL's own conversion: the same pixels as rounding
+    the float readback, out-of-range values clamped, row 0 at the top."""
+    from vj.render.gl import Readback8
+
+    rng = np.random.default_rng(3)
+    image = rng.uniform(-0.2, 1.2, size=(40, 56, 3)).astype(np.float32)
+    image[0, :, :] = 1.0   # a white top row: orientation
+    target = RenderTarget(gl, 56, 40)
+    target.write_array(image)
+    readback = Readback8(gl, 56, 40)
+    pixels = readback.read(target.texture)
+    assert pixels.shape == (40, 56, 3) and pixels.dtype == np.uint8
+    assert np.array_equal(pixels, Frame(texture=target.texture).to_uint8())
+    assert (pixels[0] == 255).all()
+    readback.release()
+    target.release()

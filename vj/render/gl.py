@@ -62,6 +62,36 @@ def load_shader_source(name: str) -> str:
     return shader_path(name).read_text(encoding="utf-8")
 
 
+class Readback8:
+    """Reads a float texture back as H×W×3 uint8 (row 0 at the top) through an RGBA8 framebuffer:
+    GL converts and rounds while blitting, so a quarter of the bytes cross and numpy does no float
+    work. For outputs (the rehearsal's encoder), allocated once."""
+
+    def __init__(self, ctx: moderngl.Context, width: int, height: int) -> None:
+        self.ctx = ctx
+        self.size = (width, height)
+        self._texture = ctx.texture((width, height), 4, dtype="f1")
+        self.framebuffer = ctx.framebuffer(color_attachments=[self._texture])
+        self._sources: dict[int, moderngl.Framebuffer] = {}
+
+    def read(self, texture: moderngl.Texture) -> np.ndarray:
+        if texture.size != self.size:
+            raise ValueError(f"texture is {texture.size}, readback is {self.size}")
+        source = self._sources.get(texture.glo)
+        if source is None:
+            source = self._sources[texture.glo] = self.ctx.framebuffer(color_attachments=[texture])
+        self.ctx.copy_framebuffer(self.framebuffer, source)
+        raw = self.framebuffer.read(components=3, alignment=1)
+        width, height = self.size
+        return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)[::-1].copy()
+
+    def release(self) -> None:
+        for framebuffer in self._sources.values():
+            framebuffer.release()
+        self.framebuffer.release()
+        self._texture.release()
+
+
 class RenderTarget:
     """A texture and the framebuffer that draws into it: RGBA32F, allocated once and reused.
 

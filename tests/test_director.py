@@ -183,3 +183,22 @@ def test_prompt_blend_crossfades_cue_and_live_prompt(tmp_path: Path) -> None:
     assert moved.blend == pytest.approx(1.0)
     assert dict(moved.conditioning_to.prompt)["calm from a tablet"] == pytest.approx(0.5)
     assert texts(director.frame_params(3, 0.3, Features(), dict(live, prompt_blend=0.0)).conditioning_to) == "calm intro"
+
+
+def test_live_keys_follow_song_time_and_the_tempo_clock(tmp_path: Path) -> None:
+    """Live, frame_params gets display frame numbers (60 Hz) and a tempo clock that moves: keys
+    count setlist frames from the song time, and beat keys move with the tempo."""
+    from vj.live.clock import TempoClock, TempoLead
+
+    text = SET.replace('zoom: "0:(1.0), 2s:(1.1)"', 'zoom: "0:(1.0), 8b:(1.8)"')
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    setlist = load_setlist(path)
+    clock = TempoClock(120.0, 4, TempoLead.SETLIST)
+    director = Director(setlist, setlist.songs[0], clock, FPS)
+    # display frame 120 at 60 Hz is song time 2.0 s: beat 4 at 120 BPM, halfway to 8b
+    assert director.frame_params(120, 2.0, Features()).camera.zoom == pytest.approx(1.4, abs=1e-6)
+    clock.set_bpm(60.0, 2.0)            # half the tempo from 2 s on: beat 4 stays at 2 s, beat 8 moves to 6 s
+    # key 0 stays at frame 0, 8b moves from frame 40 to frame 60: at 4 s (frame 40), 40/60 of the way
+    assert director.frame_params(240, 4.0, Features()).camera.zoom == pytest.approx(1.0 + 0.8 * 40 / 60, abs=1e-6)
+    assert director.frame_params(360, 6.0, Features()).camera.zoom == pytest.approx(1.8, abs=1e-6)

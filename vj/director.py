@@ -127,6 +127,7 @@ class Director:
         self.negative_table: list[str] = []
         self._camera = self._compile_camera()
         self._styles = {name: self._compile_style(name) for name in setlist.styles}
+        self._placed_grid = (grid.seconds_per_beat, grid.time_of_beat(0.0))  # the grid the keys were placed on
         self.cues = self._compile_cues()
         self._reactivity = [(reactivity_name(m, i), m, _Follower(m.attack, m.release))
                             for i, m in enumerate(song.reactivity)]
@@ -314,11 +315,35 @@ class Director:
         env = features.as_dict()
         # The clock comes from the grid (the analysed grid offline, the live tempo clock live),
         # so schedules read the same beat the cues are placed on.
+        # Keys count frames at the setlist's fps: live, the display runs at its own rate, so the
+        # frame number comes from the song time (offline they agree: index = time × fps).
+        frame = time * self.fps
+        frame = float(round(frame)) if abs(frame - round(frame)) < 1e-6 else frame
         beat = self.grid_beat(time)
-        env.update(frame=float(index), t=float(index), max_f=float(self.max_frames - 1), sec=time,
+        env.update(frame=frame, t=frame, max_f=float(self.max_frames - 1), sec=time,
                    fps=self.fps, beat=beat, bar=beat / self.grid.beats_per_bar,
                    beat_phase=beat - math.floor(beat), bpm=60.0 / self.grid.seconds_per_beat)
         return env
+
+    def _follow_tempo(self) -> None:
+        """Live, the tempo clock moves: keys written in beats and bars (``16b``, ``8bar``) are
+        placed again once the grid has drifted by half a frame (at bar 16, for the tempo)."""
+        spb, origin = self.grid.seconds_per_beat, self.grid.time_of_beat(0.0)
+        placed_spb, placed_origin = self._placed_grid
+        half_frame = 0.5 / self.fps
+        if (abs(spb - placed_spb) * 16 * self.grid.beats_per_bar < half_frame
+                and abs(origin - placed_origin) < half_frame):
+            return
+        self._placed_grid = (spb, origin)
+        previous = self.timing, self._camera, self._styles
+        self.timing = KeyTiming(fps=self.fps, seconds_per_beat=spb, beat_offset=origin,
+                                beats_per_bar=self.grid.beats_per_bar)
+        try:
+            self._camera = self._compile_camera()
+            self._styles = {name: self._compile_style(name) for name in self.setlist.styles}
+        except SetlistError as exc:  # e.g. a beat key now falls behind a frame key: keep the old ones
+            self.timing, self._camera, self._styles = previous
+            log.warning("schedules keep their old tempo: %s", exc)
 
     def _value(self, name: str, schedule: Schedule, env: Mapping[str, float]) -> float:
         """Evaluate; on a runtime failure (non-finite, division by zero) hold the last good value."""
@@ -353,6 +378,7 @@ class Director:
                      controls: Mapping[str, Any] | None = None) -> FrameParams:
         """The parameters of frame ``index`` at song time ``time`` (seconds)."""
         controls = controls or {}
+        self._follow_tempo()
         env = self.environment(index, time, features)
         cue = self.cues[self.cue_index_at(time)]
         target = self._target_at(time, cue)

@@ -101,3 +101,26 @@ def test_bass_and_pad_without_drums():
     analysis = analyse_samples(synth.samples)
     precision, recall, error = match_events(synth.onsets, analysis.onset_times, tolerance=0.03)
     assert precision >= 0.9 and recall >= 0.9 and error < 0.02
+
+
+def test_onset_threshold_set_live_changes_what_fires() -> None:
+    """The control surface's onset_threshold reaches aubio: a high threshold keeps soft hits quiet."""
+    from vj.audio.analysis import AnalysisSettings, HopAnalyser
+
+    rate, hop = 44100, 256
+    rng = np.random.default_rng(5)
+    signal = (0.002 * rng.standard_normal(rate * 4)).astype(np.float32)   # a noise floor
+    for k, start in enumerate(range(rate // 4, len(signal) - 2000, rate // 2)):  # clicks, loud and soft
+        amplitude = 0.05 if k % 2 else 0.015
+        signal[start:start + 300] += (amplitude * rng.standard_normal(300) * np.exp(-np.arange(300) / 60)).astype(np.float32)
+
+    def onsets(threshold: float | None) -> int:
+        analyser = HopAnalyser(AnalysisSettings(sample_rate=rate, hop=hop))
+        if threshold is not None:
+            analyser.set_onset_threshold(threshold)
+            assert analyser.onset_threshold == threshold
+        return sum(analyser.process(signal[i:i + hop]).is_onset for i in range(0, len(signal) - hop, hop))
+
+    assert onsets(None) == 9
+    assert onsets(1.0) < 9          # the soft ones no longer fire
+

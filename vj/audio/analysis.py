@@ -120,11 +120,17 @@ class HopAnalyser:
     percussive for about half the history (~50 ms), which is what an attack is.
     """
 
+    def set_onset_threshold(self, threshold: float) -> None:
+        """Peak-picking threshold (aubio units), live from a controller; lower fires on softer hits."""
+        self.onset_threshold = float(threshold)
+        self._onset.set_threshold(self.onset_threshold)
+
     def __init__(self, settings: AnalysisSettings | None = None) -> None:
         self.settings = settings or AnalysisSettings()
         s = self.settings
         self._onset = aubio.onset(s.onset_method, s.win, s.hop, s.sample_rate)
         self._onset.set_threshold(s.onset_threshold)
+        self.onset_threshold = float(s.onset_threshold)
         self._onset.set_minioi_s(s.onset_minioi_seconds)
         self._onset.set_silence(s.silence_db)
         self._tempo = aubio.tempo("default", s.win, s.hop, s.sample_rate)

@@ -500,6 +500,8 @@ class LiveAudio:
         self.hops = 0
         #: linear gain before analysis (the control surface's ``input_gain``)
         self.input_gain = 1.0
+        #: onset threshold from the control surface (None: the method's own, from the settings)
+        self.onset_threshold: float | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._tap: _WavTap | None = None
@@ -596,6 +598,8 @@ class LiveAudio:
                         normaliser = FeatureNormaliser(hop / self.capture.sample_rate)
                         quiet_since = None
                 continue
+            if self.onset_threshold is not None and self.onset_threshold != analyser.onset_threshold:
+                analyser.set_onset_threshold(self.onset_threshold)
             while ring.available() >= hop and not self._stop.is_set():
                 first, samples = ring.take(hop)
                 if self.input_gain != 1.0:

@@ -348,6 +348,8 @@ class LiveShow:
         record.drained_at = time.monotonic()
         if self.audio is not None and "input_gain" in controls:
             self.audio.input_gain = float(controls["input_gain"])
+        if self.audio is not None and "onset_threshold" in controls:
+            self.audio.onset_threshold = float(controls["onset_threshold"])
         state = self._state
         clock, director = state.clock, state.director
         # 3. update

@@ -137,7 +137,7 @@ def test_vj_live_demo_end_to_end_with_a_recording(jack_server, click_feeder, xvf
         frames = sum(1 for _ in container.decode(video=0))
         duration = float(container.duration / av.time_base)
     assert frames > 3
-    assert 1.5 < duration < 4.0, duration
+    assert duration > 1.5 and duration < 4.0, duration
     assert not list(tmp_path.glob(".*.partial")) and not list(tmp_path.glob(".live.video.mp4"))
 
 

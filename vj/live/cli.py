@@ -28,13 +28,9 @@ def _window_size(text: str) -> tuple[int, int]:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive (got {text})")
-    return value
+    from vj.cli import _positive  # one parser for positive numbers, shared with the other commands
+
+    return _positive(float)(text)
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:

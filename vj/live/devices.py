@@ -40,17 +40,11 @@ def midi_section() -> list[str]:
         return [f"  (MIDI unavailable: {exc})"]
     from vj.audio.live import _quiet_stderr
 
+    from vj.control.surface import format_midi_ports
+
     with _quiet_stderr():  # rtmidi's ALSA backend prints to stderr when there is no sequencer
         ports = list_midi_ports()
-    lines = []
-    for api, names in ports.items():
-        if isinstance(names, str):
-            lines.append(f"  {api}: {names}")
-        elif not names:
-            lines.append(f"  {api}: none")
-        else:
-            lines.extend(f"  {api}: {name}" for name in names)
-    return lines or ["  (no MIDI API available)"]
+    return format_midi_ports(ports).splitlines()[1:] or ["  (no MIDI API available)"]  # [0] is its heading
 
 
 def monitor_section() -> list[str]:

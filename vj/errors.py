@@ -9,8 +9,12 @@ class VjError(Exception):
     """Base of every error the CLI reports as a plain message (exit status 2)."""
 
 
-class SetlistError(VjError):
-    """A setlist problem, located as precisely as the YAML allows: file, line, field."""
+class LocatedError(VjError):
+    """A problem in a file people write, located as precisely as the YAML allows: file, line, field.
+    Printed as ``file:line: field: message`` (what editors and terminals link to)."""
+
+    #: Shown in place of the file name when there is none (a string, not a file).
+    nameless = "<input>"
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  field: str | None = None) -> None:
@@ -21,8 +25,14 @@ class SetlistError(VjError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = self.file or "<setlist>"
+        where = self.file or self.nameless
         if self.line is not None:
             where += f":{self.line}"
         field = f" {self.field}:" if self.field else ""
         return f"{where}:{field} {self.message}"
+
+
+class SetlistError(LocatedError):
+    """A setlist problem."""
+
+    nameless = "<setlist>"

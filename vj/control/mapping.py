@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vj.control.params import ACTIONS, ParamKind, ParamStore, default_specs
 from vj.control.router import STEP_TARGETS
-from vj.errors import SetlistError, VjError
+from vj.errors import LocatedError, SetlistError
 from vj.yaml_source import format_path, line_for, load_yaml_with_lines
 
 Curve = Literal["linear", "exponential", "logarithmic", "scurve"]
@@ -24,20 +24,10 @@ Mode = Literal["absolute", "relative_twos_complement", "relative_binary_offset",
 RELATIVE_MODES = ("relative_twos_complement", "relative_binary_offset", "relative_sign_magnitude")
 
 
-class MappingError(VjError):
-    """A mapping file problem, located as precisely as the YAML allows: file, line, field."""
+class MappingError(LocatedError):
+    """A MIDI mapping file problem."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
-        self.message, self.file, self.line, self.field = message, file, line, field
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = self.file or "<mapping>"
-        if self.line is not None:
-            where += f":{self.line}"
-        field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
+    nameless = "<mapping>"
 
 
 class MappingEntry(BaseModel):

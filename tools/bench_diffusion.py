@@ -47,6 +47,9 @@ def build(args: argparse.Namespace):
             loaded = LoadedModel(name="sd-turbo (random weights)", folder=Path("."), family="sd", unet=pipe.unet,
                                  vae=vae, vae_kind=args.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
                                  scheduler=pipe.scheduler, device=device, dtype=dtype)
+    if loaded.family == "sdxl":
+        raise SystemExit(f"{loaded.name} is an SDXL checkpoint: this benchmark compares against the SD img2img "
+                         f"pipeline only so far (vj itself runs SDXL; see docs/diffusion.md)")
     pipe = StableDiffusionImg2ImgPipeline(vae=loaded.vae, text_encoder=loaded.text_encoder, tokenizer=loaded.tokenizer,
                                           unet=loaded.unet, scheduler=loaded.scheduler, safety_checker=None,
                                           feature_extractor=None, requires_safety_checker=False)

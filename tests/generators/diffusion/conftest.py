@@ -37,3 +37,25 @@ def loaded(tiny_model):
     from vj.generators.diffusion.loader import load_model
 
     return load_model(str(tiny_model), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory) -> Path:
+    """A tiny random SDXL pipeline (two text encoders, "text_time" UNet) and a tiny TAESDXL beside it."""
+    from vj.generators.diffusion.tiny import build_tiny_sdxl_pipeline
+
+    root = tmp_path_factory.mktemp("tiny_sdxl")
+    build_tiny_sdxl_pipeline(root / "model", tiny_vae_folder=root / "taesdxl")
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_taesdxl(tiny_sdxl) -> Path:
+    return tiny_sdxl.parent / "taesdxl"
+
+
+@pytest.fixture(scope="session")
+def loaded_sdxl(tiny_sdxl):
+    from vj.generators.diffusion.loader import load_model
+
+    return load_model(str(tiny_sdxl), device="cpu")

@@ -1,13 +1,14 @@
-"""One hot-loop frame equals diffusers' own StableDiffusionImg2ImgPipeline for the same inputs."""
+"""One hot-loop frame equals diffusers' own StableDiffusionImg2ImgPipeline (and, for SDXL,
+StableDiffusionXLImg2ImgPipeline) for the same inputs."""
 from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import StableDiffusionImg2ImgPipeline
+from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
 
 from diffusion_helpers import picture
 from vj.generators.diffusion.loader import load_model
-from vj.generators.diffusion.prompts import PromptEncoder
+from vj.generators.diffusion.prompts import PooledEmbedding, PromptEncoder
 from vj.generators.diffusion.stream import ImageStream, make_sampler, strength_timesteps
 from vj.generators.diffusion.accelerate import eager_unet
 
@@ -75,6 +76,73 @@ def test_hot_loop_matches_diffusers_with_taesd(tiny_model, tiny_taesd):
     encoder = PromptEncoder(loaded.tokenizer, loaded.text_encoder, loaded.device, loaded.dtype)
     got = stream(image, encoder.encode(PROMPT), strength=0.5, steps=1, seed=SEED, next_seed=SEED)
     assert (got - expected).abs().max().item() <= 1e-3
+
+
+def _sdxl_pipeline(loaded):
+    pipe = StableDiffusionXLImg2ImgPipeline(
+        vae=loaded.vae, text_encoder=loaded.text_encoder, text_encoder_2=loaded.text_encoder_2,
+        tokenizer=loaded.tokenizer, tokenizer_2=loaded.tokenizer_2, unet=loaded.unet, scheduler=loaded.scheduler,
+        add_watermarker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.mark.parametrize("steps,num_inference_steps,strength,guidance,width,height", [
+    (1, 2, 0.5, 0.0, 64, 64),     # sdxl-turbo's img2img recipe
+    (2, 4, 0.5, 0.0, 64, 64),
+    (2, 4, 0.5, 3.0, 64, 32),     # full CFG (negative hidden states, pooled vectors, time ids batched); not square
+])
+def test_sdxl_hot_loop_matches_diffusers_img2img(tiny_sdxl, steps, num_inference_steps, strength, guidance, width,
+                                                 height):
+    """The same noise alignment as the SD test (posterior sample first, then the noise), with SDXL's
+    added conditioning: pooled text embedding + time ids (the output size, crop 0,0)."""
+    loaded = load_model(str(tiny_sdxl), device="cpu")
+    pipe = _sdxl_pipeline(loaded)
+    image = picture(width, height, seed=5)
+    expected = pipe(prompt=PROMPT, negative_prompt="blurry", image=image, strength=strength,
+                    num_inference_steps=num_inference_steps, guidance_scale=guidance,
+                    generator=torch.Generator().manual_seed(SEED), output_type="pt").images
+
+    stream = _stream(loaded, height, width)
+    latent = (1, 4, height // 8, width // 8)
+    noise = torch.zeros((4,) + latent)
+    noise[0] = _pipeline_noise(pipe, latent, draws=2)
+    stream.noise.put(SEED, noise)
+    encoder = PromptEncoder.for_model(loaded)
+    embeds = encoder.encode(PROMPT)
+    assert isinstance(embeds, PooledEmbedding)
+    run = lambda conditioning: stream(image, conditioning, strength=strength, steps=steps, seed=SEED,  # noqa: E731
+                                      next_seed=SEED, guidance=guidance, negative=encoder.encode("blurry"))
+    got = run(embeds)
+    assert got.shape == expected.shape == (1, 3, height, width)
+    assert (got - expected).abs().max().item() <= 1e-3
+    # The pooled embedding reaches the UNet: without it the frame is no longer diffusers' one.
+    unpooled = run(PooledEmbedding(embeds.hidden, torch.zeros_like(embeds.pooled)))
+    assert (unpooled - expected).abs().max().item() > 1e-3
+    if width != height:  # so do the time ids, in (height, width) order
+        stream._time_ids[(height, width)] = torch.tensor([[width, height, 0, 0, width, height]], dtype=torch.float32)
+        assert (run(embeds) - expected).abs().max().item() > 1e-3
+
+
+def test_sdxl_hot_loop_matches_diffusers_with_taesdxl(tiny_sdxl, tiny_taesdxl):
+    loaded = load_model(str(tiny_sdxl), device="cpu", vae="tiny", tiny_vae_path=str(tiny_taesdxl))
+    pipe = _sdxl_pipeline(loaded)
+    image = picture(64, 64, seed=3)
+    expected = pipe(prompt=PROMPT, image=image, strength=0.5, num_inference_steps=2, guidance_scale=0.0,
+                    generator=torch.Generator().manual_seed(SEED), output_type="pt").images
+    stream = _stream(loaded, 64, 64)
+    noise = torch.zeros(4, 1, 4, 8, 8)
+    noise[0] = _pipeline_noise(pipe, (1, 4, 8, 8), draws=1)
+    stream.noise.put(SEED, noise)
+    got = stream(image, PromptEncoder.for_model(loaded).encode(PROMPT), strength=0.5, steps=1, seed=SEED,
+                 next_seed=SEED)
+    assert (got - expected).abs().max().item() <= 1e-3
+
+
+def test_sdxl_time_ids_are_the_output_size(loaded_sdxl):
+    stream = _stream(loaded_sdxl, 64, 32)
+    assert stream.time_ids(64, 32).tolist() == [[64.0, 32.0, 0.0, 0.0, 64.0, 32.0]]
+    assert stream.time_ids(64, 32) is stream.time_ids(64, 32)   # built once per size
 
 
 @pytest.mark.parametrize("steps,strength", [(1, 0.5), (2, 0.5), (1, 0.25), (3, 0.75), (4, 1.0)])

@@ -74,11 +74,41 @@ def test_unknown_options_are_refused():
         DiffusionGenerator("x", accelerator="warp")
 
 
-def test_sdxl_checkpoint_is_refused_before_loading(tmp_path):
-    folder = tmp_path / "xl"
+def test_tiny_sdxl_model_loads_through_the_loader(loaded_sdxl, tiny_sdxl):
+    assert loaded_sdxl.family == "sdxl" == model_family(tiny_sdxl)
+    assert type(loaded_sdxl.text_encoder).__name__ == "CLIPTextModel"
+    assert type(loaded_sdxl.text_encoder_2).__name__ == "CLIPTextModelWithProjection"
+    assert loaded_sdxl.tokenizer_2.pad_token == "!" and loaded_sdxl.tokenizer.pad_token == "<|endoftext|>"
+    assert loaded_sdxl.unet.config.addition_embed_type == "text_time"
+    assert loaded_sdxl.text_dim == 64 == loaded_sdxl.unet.config.cross_attention_dim and loaded_sdxl.pooled_dim == 32
+    assert loaded_sdxl.zero_empty_negative and loaded_sdxl.vae_dtype is None
+    assert loaded_sdxl.vae_scale_factor == 8 and loaded_sdxl.scaling_factor == pytest.approx(0.13025)
+    assert str(loaded_sdxl.dtype) == "torch.float32"  # fp32 on the CPU
+    assert not loaded_sdxl.text_encoder_2.training and not loaded_sdxl.unet.training
+
+
+def test_sdxl_tiny_vae_loads_from_a_folder(tiny_sdxl, tiny_taesdxl):
+    model = load_model(str(tiny_sdxl), device="cpu", vae="tiny", tiny_vae_path=str(tiny_taesdxl))
+    assert type(model.vae).__name__ == "AutoencoderTiny" and model.vae_scale_factor == 8
+
+
+def test_sdxl_in_fp16_keeps_its_full_vae_in_fp32(tiny_sdxl):
+    """SDXL's VAE overflows in fp16 (diffusers upcasts it on every call): the loader keeps it in fp32."""
+    import torch
+
+    model = load_model(str(tiny_sdxl), device="cpu", dtype=torch.float16)
+    assert next(model.unet.parameters()).dtype == torch.float16
+    assert next(model.text_encoder_2.parameters()).dtype == torch.float16
+    assert next(model.vae.parameters()).dtype == torch.float32 and model.vae_dtype == torch.float32
+
+
+def test_sdxl_refiner_is_refused_before_loading(tmp_path):
+    folder = tmp_path / "refiner"
     folder.mkdir()
-    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionXLPipeline"}')
-    with pytest.raises(GeneratorError, match="SDXL"):
+    (folder / "model_index.json").write_text(
+        '{"_class_name": "StableDiffusionXLImg2ImgPipeline", "requires_aesthetics_score": true, '
+        '"text_encoder": [null, null], "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}')
+    with pytest.raises(GeneratorError, match="refiner"):
         load_model(str(folder), device="cpu")
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vj.generators.base import GeneratorError
-from vj.generators.diffusion.tensorrt import _profile_shapes, build_engines, engine_key, export_unet_onnx, export_vae_onnx
+from vj.generators.diffusion.tensorrt import (SDXL_UNET_INPUTS, UNET_INPUTS, _profile_shapes, build_engines, engine_key,
+                                              export_unet_onnx, export_vae_onnx)
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -27,6 +28,32 @@ def test_unet_onnx_matches_torch(loaded, tmp_path):
         got = session.run(None, {"sample": sample.numpy(), "timestep": timestep.numpy(),
                                  "encoder_hidden_states": hidden.numpy()})[0]
         assert np.abs(got - expected.numpy()).max() <= 1e-3
+
+
+def test_sdxl_unet_onnx_matches_torch(loaded_sdxl, tmp_path):
+    """SDXL's UNet exports with its added conditioning (pooled text embedding, time ids) as inputs."""
+    unet = loaded_sdxl.unet
+    path = export_unet_onnx(unet, tmp_path / "unet_xl.onnx", batch=2, latent_height=8, latent_width=8,
+                            text_tokens=77, text_dim=loaded_sdxl.text_dim, pooled_dim=loaded_sdxl.pooled_dim)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == list(UNET_INPUTS + SDXL_UNET_INPUTS)
+    generator = torch.Generator().manual_seed(0)
+    for batch, (height, width) in ((2, (8, 8)), (1, (4, 4)), (3, (12, 8))):
+        sample = torch.randn(batch, 4, height, width, generator=generator)
+        timestep = torch.tensor([499.0, 249.0, 999.0][:batch])
+        hidden = torch.randn(batch, 77, 64, generator=generator)
+        pooled = torch.randn(batch, 32, generator=generator)
+        time_ids = torch.tensor([[height * 8.0, width * 8.0, 0.0, 0.0, height * 8.0, width * 8.0]] * batch)
+        feeds = {"sample": sample.numpy(), "timestep": timestep.numpy(), "encoder_hidden_states": hidden.numpy(),
+                 "text_embeds": pooled.numpy(), "time_ids": time_ids.numpy()}
+        with torch.no_grad():
+            expected = unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False,
+                            added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids})[0]
+        got = session.run(None, feeds)[0]
+        assert np.abs(got - expected.numpy()).max() <= 1e-3
+    # The time ids stay runtime inputs (not folded into constants at export).
+    moved = session.run(None, {**feeds, "time_ids": (time_ids * 2).numpy()})[0]
+    assert np.abs(moved - got).max() > 1e-3
 
 
 def test_vae_onnx_matches_torch(loaded, tmp_path):
@@ -53,6 +80,9 @@ def test_profile_covers_a_size_range_and_cfg_batch():
     low, opt, high = shapes["sample"]
     assert low[2] <= 48 and high[2] >= 128 and opt == (2, 4, 64, 64)
     assert low[0] == 1 and high[0] == 4
+    assert set(shapes) == set(UNET_INPUTS)
+    xl = _profile_shapes(2, 64, 64, 8, (77, 2048), pooled_dim=1280)     # SDXL: pooled embedding + time ids
+    assert xl["text_embeds"] == ((1, 1280), (2, 1280), (4, 1280)) and xl["time_ids"] == ((1, 6), (2, 6), (4, 6))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
@@ -63,6 +93,18 @@ def test_build_engines_without_tensorrt_exports_onnx_then_says_so(tiny_model, tm
     assert len(list(tmp_path.glob("*/onnx/unet.onnx"))) == 1
     assert len(list(tmp_path.glob("*/onnx/vae_*.onnx"))) == 2
     assert stages and stages == sorted(stages)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_build_engines_exports_sdxl_then_says_so(tiny_sdxl, tmp_path):
+    with pytest.raises(GeneratorError, match="TensorRT is not installed"):
+        build_engines(str(tiny_sdxl), 64, 64, 1, tmp_path)
+    unet = list(tmp_path.glob("*/onnx/unet.onnx"))
+    assert len(unet) == 1 and len(list(tmp_path.glob("*/onnx/vae_*.onnx"))) == 2
+    session = ort.InferenceSession(str(unet[0]), providers=["CPUExecutionProvider"])
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    assert shapes["encoder_hidden_states"][1:] == [77, 64] and shapes["text_embeds"][1:] == [32]
+    assert shapes["time_ids"][1:] == [6]
 
 
 def test_tensorrt_accelerator_needs_cuda(loaded):

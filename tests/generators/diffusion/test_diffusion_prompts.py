@@ -89,3 +89,52 @@ def test_unseen_prompt_encodes_in_the_background(encoder):
         assert found is not None and torch.equal(found, encoder.encode("a brand new prompt"))
     finally:
         bank.close()
+
+
+# -- SDXL: two text encoders, pooled embedding -----------------------------------------------------------
+@pytest.fixture()
+def encoder_sdxl(loaded_sdxl):
+    return PromptEncoder.for_model(loaded_sdxl)
+
+
+def test_sdxl_encode_matches_diffusers_encode_prompt(encoder_sdxl, loaded_sdxl):
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+
+    from vj.generators.diffusion.prompts import PooledEmbedding
+
+    first = encoder_sdxl.encode("a storm")
+    assert isinstance(first, PooledEmbedding) and encoder_sdxl.encode("a storm") is first
+    assert first.hidden.shape == (1, 77, 64) and first.pooled.shape == (1, 32)
+    pipe = StableDiffusionXLImg2ImgPipeline(
+        vae=loaded_sdxl.vae, text_encoder=loaded_sdxl.text_encoder, text_encoder_2=loaded_sdxl.text_encoder_2,
+        tokenizer=loaded_sdxl.tokenizer, tokenizer_2=loaded_sdxl.tokenizer_2, unet=loaded_sdxl.unet,
+        scheduler=loaded_sdxl.scheduler, add_watermarker=False)
+    hidden, _, pooled, _ = pipe.encode_prompt("a storm", device="cpu", num_images_per_prompt=1,
+                                              do_classifier_free_guidance=False)
+    assert torch.allclose(first.hidden, hidden) and torch.allclose(first.pooled, pooled)
+
+
+def test_sdxl_blends_move_hidden_states_and_pooled_alike(encoder_sdxl):
+    storm, birds = encoder_sdxl.encode("storm"), encoder_sdxl.encode("paper birds")
+    assert slerp(storm, birds, 0.0) is storm and slerp(storm, birds, 1.0) is birds
+    middle = slerp(storm, birds, 0.3)
+    assert torch.allclose(middle.hidden, slerp(storm.hidden, birds.hidden, 0.3))
+    assert torch.allclose(middle.pooled, slerp(storm.pooled, birds.pooled, 0.3))
+    mostly_storm = weighted_blend([storm, birds], [0.7, 0.3])
+    for part in ("hidden", "pooled"):
+        assert torch.allclose(getattr(mostly_storm, part), getattr(middle, part))
+        assert torch.allclose(getattr(weighted_blend([storm, birds], [7.0, 3.0]), part), getattr(mostly_storm, part))
+    assert (mostly_storm.pooled - storm.pooled).norm() < (mostly_storm.pooled - birds.pooled).norm()
+
+
+def test_sdxl_prompt_bank_blends_in_the_background(encoder_sdxl):
+    bank = PromptBank(encoder_sdxl)
+    try:
+        mix = (("a quiet sea", 0.6), ("paper birds", 0.4))
+        assert bank.get(mix) is None          # not blocking: queued
+        bank.wait()
+        found = bank.get(mix)
+        expected = weighted_blend([encoder_sdxl.encode("a quiet sea"), encoder_sdxl.encode("paper birds")], [0.6, 0.4])
+        assert torch.equal(found.hidden, expected.hidden) and torch.equal(found.pooled, expected.pooled)
+    finally:
+        bank.close()

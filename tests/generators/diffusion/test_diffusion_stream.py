@@ -9,7 +9,7 @@ from vj.frame import Frame
 from vj.generators.base import GeneratorContext
 from vj.generators.diffusion.accelerate import eager_unet
 from vj.generators.diffusion.generator import DiffusionGenerator
-from vj.generators.diffusion.prompts import PromptEncoder
+from vj.generators.diffusion.prompts import PromptEncoder, slerp
 from vj.generators.diffusion.stream import ImageStream, NoiseBank, make_sampler
 
 
@@ -169,5 +169,70 @@ def test_blocking_prompts_option_encodes_at_once(tiny_model):
         new = (("never listed", 1.0),)
         embeds, _ = generator.conditioning(params(new, conditioning_to=Conditioning(prompt=new)))
         assert torch.equal(embeds, generator.prompts.encoder.encode("never listed"))
+    finally:
+        generator.close()
+
+
+# -- SDXL ------------------------------------------------------------------------------------------------
+def test_sdxl_stream_batch_settles_on_sequential_stepping(loaded_sdxl):
+    """The batched call carries one pooled embedding and one set of time ids per in-flight frame."""
+    embeds = PromptEncoder.for_model(loaded_sdxl).encode("a storm")
+    image = picture(32, 32)
+    sequential = make_stream(loaded_sdxl)(image, embeds, strength=0.5, steps=3, seed=3, next_seed=3)
+    batched = make_stream(loaded_sdxl, stream_batch=True)
+    for _ in range(4):
+        settled = batched(image, embeds, strength=0.5, steps=3, seed=3, next_seed=3)
+    assert (settled - sequential).abs().max() < 1e-3
+
+
+def test_sdxl_generator_weighted_prompts_and_prompt_change(tiny_sdxl):
+    from vj.frame_params import Conditioning
+    from vj.generators.diffusion.prompts import PooledEmbedding, weighted_blend
+
+    generator = DiffusionGenerator(str(tiny_sdxl), device="cpu")
+    known = (("a storm", 0.7), ("paper birds", 0.3))
+    generator.prepare(GeneratorContext(width=32, height=32, prompts=[known], negative_prompts=["blurry"]))
+    try:
+        encode = generator.prompts.encoder.encode
+        weighted, _ = generator.conditioning(params(known))
+        expected = weighted_blend([encode("a storm"), encode("paper birds")], [0.7, 0.3])
+        assert isinstance(weighted, PooledEmbedding)
+        assert torch.equal(weighted.hidden, expected.hidden) and torch.equal(weighted.pooled, expected.pooled)
+        frame = generator.first_frame(params(known))
+        assert frame.size == (32, 32)
+        new = (("a quiet sea", 1.0),)
+        moving = params(known, conditioning_to=Conditioning(prompt=new), blend=0.5)
+        held, _ = generator.conditioning(moving)      # new prompt not encoded yet: hold the last one
+        assert held is generator.prompts.encode_now(known)
+        out = generator.step(frame, moving).to_tensor()  # renders without waiting
+        assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+        generator.prompts.wait()
+        blended, _ = generator.conditioning(moving)
+        sea = encode("a quiet sea")
+        assert torch.allclose(blended.pooled, slerp(weighted.pooled, sea.pooled, 0.5))
+        assert torch.allclose(blended.hidden, slerp(weighted.hidden, sea.hidden, 0.5))
+        still = generator.step(frame, params(known)).to_tensor()
+        changed = generator.step(frame, moving).to_tensor()
+        assert torch.isfinite(changed).all() and (changed - still).abs().max() > 1e-3
+        # Guidance: no negative prompt is SDXL's zero embedding (as diffusers), a negative prompt is encoded.
+        _, zero = generator.conditioning(params(known, guidance=3.0))
+        assert not zero.hidden.any() and not zero.pooled.any()
+        _, blurry = generator.conditioning(params(known, guidance=3.0, negative_prompt="blurry"))
+        assert torch.equal(blurry.pooled, encode("blurry").pooled)
+        guided = generator.step(frame, params(known, guidance=3.0, negative_prompt="blurry")).to_tensor()
+        assert torch.isfinite(guided).all()
+    finally:
+        generator.close()
+
+
+def test_sdxl_generator_stream_batch_and_self_cfg(tiny_sdxl):
+    generator = DiffusionGenerator(str(tiny_sdxl), device="cpu", stream_batch=True, cfg="self")
+    known = (("a storm", 1.0),)
+    generator.prepare(GeneratorContext(width=32, height=32, prompts=[known], options={"max_steps": 2}))
+    try:
+        frame = Frame(tensor=picture(32, 32))
+        for _ in range(2):
+            frame = generator.step(frame, params(known, steps=2, guidance=2.0))
+        assert torch.isfinite(frame.to_tensor()).all()
     finally:
         generator.close()

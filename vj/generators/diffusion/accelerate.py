@@ -1,7 +1,7 @@
 """Accelerators for the UNet (and VAE): eager, ``torch.compile`` (CUDA graphs on CUDA), TensorRT.
 
-Chosen once at ``prepare`` into a plain callable ``(sample, timesteps, embeddings) -> output``; the
-hot loop never tests a mode string.
+Chosen once at ``prepare`` into a plain callable ``(sample, timesteps, embeddings[, added]) -> output``
+(``added`` is SDXL's ``{"text_embeds", "time_ids"}``); the hot loop never tests a mode string.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ DEFAULT_ENGINE_CACHE = Path.home() / ".cache" / "vj" / "engines"
 
 
 def eager_unet(unet: Any) -> UNetCall:
-    def call(sample: Any, timesteps: Any, hidden: Any) -> Any:
-        return unet(sample, timesteps, encoder_hidden_states=hidden, return_dict=False)[0]
+    def call(sample: Any, timesteps: Any, hidden: Any, added: dict[str, Any] | None = None) -> Any:
+        return unet(sample, timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added, return_dict=False)[0]
 
     return call
 
@@ -65,7 +65,9 @@ def accelerate(accelerator: str, loaded: Any, *, width: int, height: int, batch:
 
     unet, vae = load_engines(cache_dir or DEFAULT_ENGINE_CACHE, loaded, width, height, batch)
 
-    def call(sample: Any, timesteps: Any, hidden: Any) -> Any:
-        return unet(sample, timesteps.float(), hidden)
+    def call(sample: Any, timesteps: Any, hidden: Any, added: dict[str, Any] | None = None) -> Any:
+        if added is None:
+            return unet(sample, timesteps.float(), hidden)
+        return unet(sample, timesteps.float(), hidden, added["text_embeds"], added["time_ids"])  # SDXL engine
 
     return call, vae

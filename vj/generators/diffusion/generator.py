@@ -53,6 +53,7 @@ class DiffusionGenerator(Generator):
         self.coherence = ColourCoherence()
         self._pixel_noise: PixelNoise | None = None
         self._held: dict[str, Any] = {}   # last embedding per role, held while a new prompt encodes
+        self._zero_negative: Any = None    # SDXL: "no negative prompt" is the zero embedding
         self._blocking_prompts = False     # rehearsal: encode unseen prompts at once (repeatable frames)
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -74,14 +75,16 @@ class DiffusionGenerator(Generator):
             sampler=make_sampler(loaded.scheduler, loaded.device, loaded.dtype, self.sampler_kind),
             latent_shape=(int(loaded.unet.config.in_channels), context.height // scale, context.width // scale),
             device=loaded.device, dtype=loaded.dtype, stream_batch=self.stream_batch, cfg=self.cfg,
-            similarity_filter=self.similarity_filter, seed=context.seed)
+            similarity_filter=self.similarity_filter, seed=context.seed, vae_dtype=loaded.vae_dtype)
         for steps in range(1, 5):  # every (strength, steps) schedule table, built before the show
             self.stream.sampler.schedule(0.5, steps)
-        self.prompts = PromptBank(PromptEncoder(loaded.tokenizer, loaded.text_encoder, loaded.device, loaded.dtype))
+        self.prompts = PromptBank(PromptEncoder.for_model(loaded))
         for mix in context.prompts:
             self.prompts.encode_now(tuple(mix))
         for text in list(context.negative_prompts) + [""]:
             self.prompts.negative_now(text)
+        if loaded.zero_empty_negative:  # as diffusers' SDXL pipelines do when no negative prompt is given
+            self._zero_negative = self.prompts.negative_now("").zeros_like()
         self._pixel_noise = PixelNoise((1, 3, context.height, context.width), loaded.device, context.seed)
         log.info("diffusion generator ready: %s at %dx%d (%s, %s VAE, %s)", self.model, context.width,
                  context.height, self.accelerator, loaded.vae_kind, self.stream.sampler.kind)
@@ -107,10 +110,17 @@ class DiffusionGenerator(Generator):
         embeds = slerp(source, target, float(params.blend)) if source is not target else target
         negative = None
         if params.guidance > 1.0:
-            neg_a = self._embedding("neg_from", ((params.conditioning_from.negative_prompt, 1.0),))
-            neg_b = self._embedding("neg_to", ((params.conditioning_to.negative_prompt, 1.0),))
+            neg_a = self._negative("neg_from", params.conditioning_from.negative_prompt)
+            neg_b = self._negative("neg_to", params.conditioning_to.negative_prompt)
             negative = slerp(neg_a, neg_b, float(params.blend)) if neg_a is not neg_b else neg_b
         return embeds, negative
+
+    def _negative(self, role: str, text: str) -> Any:
+        """The negative prompt's embedding; for SDXL (force_zeros_for_empty_prompt) no negative prompt is
+        the zero embedding, as in diffusers' SDXL pipelines, rather than the encoded empty string."""
+        if self._zero_negative is not None and not text.strip():
+            return self._zero_negative
+        return self._embedding(role, ((text, 1.0),))
 
     def step(self, previous: Frame, params: FrameParams) -> Frame:
         if self.stream is None or self.loaded is None:

@@ -32,7 +32,7 @@ class LoadedModel:
 
     name: str
     folder: Path
-    family: str                 # "sd" (1.x / 2.x / turbo) or "sdxl"
+    family: str                 # "sd" (1.x / 2.x / turbo) or "sdxl" (base / turbo)
     unet: Any
     vae: Any                    # AutoencoderKL or AutoencoderTiny, whichever was asked for
     vae_kind: str               # "full" | "tiny"
@@ -43,6 +43,13 @@ class LoadedModel:
     dtype: Any
     lora: str | None = None       # fused at load (part of a TensorRT engine's identity)
     lora_scale: float = 1.0
+    # SDXL only: the second text encoder (its pooled output is the UNet's added text embedding).
+    text_encoder_2: Any = None
+    tokenizer_2: Any = None
+    #: SDXL: "no negative prompt" is the zero embedding (diffusers' force_zeros_for_empty_prompt).
+    zero_empty_negative: bool = False
+    #: The VAE's dtype when it differs from ``dtype`` (SDXL's VAE overflows in fp16: kept in fp32).
+    vae_dtype: Any = None
 
     @property
     def vae_scale_factor(self) -> int:
@@ -59,6 +66,21 @@ class LoadedModel:
     @property
     def scaling_factor(self) -> float:
         return float(self.vae.config.scaling_factor)
+
+    @property
+    def text_dim(self) -> int:
+        """Width of the prompt embedding the UNet attends to (SDXL: both encoders side by side)."""
+        dim = int(self.text_encoder.config.hidden_size)
+        if self.text_encoder_2 is not None:
+            dim += int(self.text_encoder_2.config.hidden_size)
+        return dim
+
+    @property
+    def pooled_dim(self) -> int | None:
+        """SDXL: width of the pooled text embedding (the second encoder's projection); None for SD."""
+        if self.text_encoder_2 is None:
+            return None
+        return int(self.text_encoder_2.config.projection_dim)
 
 
 def _looks_like_path(model: str) -> bool:
@@ -96,17 +118,32 @@ def resolve_model_folder(model: str, *, allow_download: bool = False) -> Path:
                                  f"{_how_to_get(model)}") from exc
 
 
-def model_family(folder: Path) -> str:
-    """"sd" or "sdxl", from the pipeline class named in model_index.json."""
+def _model_index(folder: Path) -> dict[str, Any]:
     index = folder / "model_index.json"
     try:
-        class_name = json.loads(index.read_text())["_class_name"]
+        data = json.loads(index.read_text())
+        data["_class_name"]
     except FileNotFoundError as exc:
         raise GeneratorError(f"model folder {folder} has no model_index.json: it is not a diffusers-format "
                              f"model (or the download is incomplete); re-download it") from exc
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise GeneratorError(f"{index} is corrupt ({exc}); re-download the model") from exc
-    return "sdxl" if "XL" in class_name else "sd"
+    return data
+
+
+def model_family(folder: Path) -> str:
+    """"sd" or "sdxl", from the pipeline class named in model_index.json."""
+    return "sdxl" if "XL" in _model_index(folder)["_class_name"] else "sd"
+
+
+def _check_sdxl_index(model: str, index: dict[str, Any]) -> None:
+    """Refuse, before loading gigabytes, the SDXL variants the hot loop does not condition: the
+    refiner (one text encoder, aesthetic-score time ids)."""
+    first_encoder = index.get("text_encoder")
+    if index.get("requires_aesthetics_score") or not first_encoder or first_encoder[0] is None:
+        raise GeneratorError(f"model '{model}' is an SDXL refiner-style checkpoint (aesthetic-score conditioning, "
+                             f"no first text encoder); vj runs SDXL base/turbo checkpoints such as "
+                             f"stabilityai/sdxl-turbo (see docs/diffusion.md)")
 
 
 def default_device_dtype(device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
@@ -156,20 +193,25 @@ def load_model(model: str = DEFAULT_MODEL, *, device: Any = None, dtype: Any = N
                tiny_vae_path: str | None = None, allow_download: bool = False, lora: str | None = None,
                lora_scale: float = 1.0) -> LoadedModel:
     """Load ``model`` (an id or a folder) for the hot loop. fp16 on CUDA, fp32 on the CPU.
-    ``lora`` (a folder, a .safetensors file or a cached id) is fused into the UNet at ``lora_scale``."""
+    ``lora`` (a folder, a .safetensors file or a cached id) is fused into the UNet at ``lora_scale``.
+
+    SD 1.x/2.x/turbo load as ``StableDiffusionImg2ImgPipeline``; SDXL base/turbo as
+    ``StableDiffusionXLImg2ImgPipeline``, keeping both text encoders (the hot loop needs the second's
+    pooled embedding) and, in fp16, its full VAE in fp32 (it overflows in fp16)."""
     if vae not in ("full", "tiny"):
         raise GeneratorError(f"vae must be 'full' or 'tiny' (got {vae!r})")
     folder = resolve_model_folder(model, allow_download=allow_download)
-    family = model_family(folder)
+    index = _model_index(folder)
+    family = "sdxl" if "XL" in index["_class_name"] else "sd"
     if family == "sdxl":  # said before loading gigabytes
-        raise GeneratorError(f"model '{model}' is an SDXL checkpoint; this build of vj runs SD 1.x/2.x/turbo "
-                             f"checkpoints only (see docs/diffusion.md)")
+        _check_sdxl_index(model, index)
     device, dtype = default_device_dtype(device, dtype)
+    import torch
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
 
     cls = StableDiffusionXLImg2ImgPipeline if family == "sdxl" else StableDiffusionImg2ImgPipeline
-    extra: dict[str, Any] = {} if family == "sdxl" else {"safety_checker": None, "requires_safety_checker": False,
-                                                          "feature_extractor": None}
+    extra: dict[str, Any] = ({"add_watermarker": False} if family == "sdxl" else
+                             {"safety_checker": None, "requires_safety_checker": False, "feature_extractor": None})
     try:
         pipe = cls.from_pretrained(folder, dtype=dtype, local_files_only=True, **extra)
     except Exception as exc:  # missing shards, bad JSON, truncated safetensors: all "corrupt folder"
@@ -181,14 +223,28 @@ def load_model(model: str = DEFAULT_MODEL, *, device: Any = None, dtype: Any = N
         fuse_lora(pipe, lora, lora_scale, allow_download=allow_download)
     pipe.to(device)
     chosen = pipe.vae
+    vae_dtype = None
     if vae == "tiny":
         chosen = load_tiny_vae(tiny_vae_path, family, allow_download=allow_download, device=device, dtype=dtype)
-    for module in (pipe.unet, chosen, pipe.text_encoder):
-        module.eval().requires_grad_(False)
+    elif family == "sdxl":
+        if getattr(pipe.vae.config, "latents_mean", None) is not None:
+            raise GeneratorError(f"model '{model}' has a VAE with latent normalisation (latents_mean/std), which "
+                                 f"vj's hot loop does not apply; use vae: tiny or an SDXL checkpoint without it")
+        if dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
+            # SDXL's VAE overflows in fp16 (diffusers upcasts it every call): keep it in fp32 once.
+            chosen = pipe.vae.to(dtype=torch.float32)
+            vae_dtype = torch.float32
+    text_encoder_2 = getattr(pipe, "text_encoder_2", None)
+    for module in (pipe.unet, chosen, pipe.text_encoder, text_encoder_2):
+        if module is not None:
+            module.eval().requires_grad_(False)
     log.info("loaded %s (%s, %s) from %s on %s/%s", model, family, vae, folder, device, dtype)
     return LoadedModel(name=model, folder=folder, family=family, unet=pipe.unet, vae=chosen, vae_kind=vae,
                        text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, scheduler=pipe.scheduler,
-                       device=device, dtype=dtype, lora=lora, lora_scale=float(lora_scale))
+                       device=device, dtype=dtype, lora=lora, lora_scale=float(lora_scale),
+                       text_encoder_2=text_encoder_2, tokenizer_2=getattr(pipe, "tokenizer_2", None),
+                       zero_empty_negative=family == "sdxl" and bool(pipe.config.get("force_zeros_for_empty_prompt", True)),
+                       vae_dtype=vae_dtype)
 
 
 def check_size(loaded: LoadedModel, width: int, height: int, *, static_shapes: bool = False) -> None:

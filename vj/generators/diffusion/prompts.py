@@ -2,12 +2,17 @@
 
 A prompt the setlist knows is encoded in ``prepare``; one that arrives live is encoded on a
 background thread while the render keeps the last embedding, so a new prompt never stalls a frame.
+
+SD 1.x/2.x embeddings are one tensor (1×77×dim). SDXL's are a ``PooledEmbedding``: both text
+encoders' penultimate hidden states side by side plus the second encoder's pooled vector; every
+blend here treats the two parts alike.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from vj.frame_params import PromptMix
@@ -15,18 +20,39 @@ from vj.frame_params import PromptMix
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, eq=False)
+class PooledEmbedding:
+    """SDXL conditioning for one prompt, as diffusers' ``StableDiffusionXLImg2ImgPipeline.encode_prompt``
+    makes it: ``hidden`` (1×tokens×(dim₁+dim₂)) is the penultimate hidden states of both text encoders
+    concatenated, ``pooled`` (1×projection) the second encoder's pooled, projected output (the UNet's
+    added ``text_embeds``)."""
+
+    hidden: Any
+    pooled: Any
+
+    def zeros_like(self) -> "PooledEmbedding":
+        """The all-zero conditioning SDXL uses for "no negative prompt" (force_zeros_for_empty_prompt)."""
+        import torch
+
+        return PooledEmbedding(torch.zeros_like(self.hidden), torch.zeros_like(self.pooled))
+
+
 def slerp(a: Any, b: Any, t: float, *, dot_threshold: float = 0.9995) -> Any:
     """Spherical interpolation between two embeddings, token by token (along the last axis).
 
     Each token vector turns along the great circle and its length moves linearly, so a blend
     keeps the scale of real embeddings (a plain average of two prompts shrinks toward zero).
-    Nearly parallel tokens (the start token is the same in every prompt) fall back to a lerp."""
+    Nearly parallel tokens (the start token is the same in every prompt) fall back to a lerp.
+    SDXL ``PooledEmbedding``s blend both parts by the same ``t`` (the pooled vector as one token)."""
     import torch
 
     if t <= 0.0:
         return a
     if t >= 1.0:
         return b
+    if isinstance(a, PooledEmbedding):
+        return PooledEmbedding(slerp(a.hidden, b.hidden, t, dot_threshold=dot_threshold),
+                               slerp(a.pooled, b.pooled, t, dot_threshold=dot_threshold))
     a32, b32 = a.float(), b.float()
     norm_a = a32.norm(dim=-1, keepdim=True).clamp_min(1e-8)
     norm_b = b32.norm(dim=-1, keepdim=True).clamp_min(1e-8)
@@ -56,23 +82,38 @@ def weighted_blend(embeddings: list[Any], weights: list[float]) -> Any:
 
 
 class PromptEncoder:
-    """Text → embedding with CLIP, cached by text. Thread-safe (one lock around the text encoder)."""
+    """Text → embedding with CLIP, cached by text. Thread-safe (one lock around the text encoder).
 
-    def __init__(self, tokenizer: Any, text_encoder: Any, device: Any, dtype: Any) -> None:
+    With ``text_encoder_2`` (SDXL) an embedding is a ``PooledEmbedding`` of both encoders."""
+
+    def __init__(self, tokenizer: Any, text_encoder: Any, device: Any, dtype: Any, *, tokenizer_2: Any = None,
+                 text_encoder_2: Any = None) -> None:
+        if (tokenizer_2 is None) != (text_encoder_2 is None):
+            raise ValueError("SDXL prompts need both tokenizer_2 and text_encoder_2")
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
+        self.tokenizer_2 = tokenizer_2
+        self.text_encoder_2 = text_encoder_2
         self.device = device
         self.dtype = dtype
         self._cache: dict[str, Any] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
+    @classmethod
+    def for_model(cls, loaded: Any) -> "PromptEncoder":
+        """The encoder for a ``LoadedModel`` (one CLIP for SD, both for SDXL)."""
+        return cls(loaded.tokenizer, loaded.text_encoder, loaded.device, loaded.dtype,
+                   tokenizer_2=getattr(loaded, "tokenizer_2", None),
+                   text_encoder_2=getattr(loaded, "text_encoder_2", None))
+
     @property
     def max_length(self) -> int:
         return int(self.tokenizer.model_max_length)
 
     def encode(self, text: str) -> Any:
-        """1×tokens×dim embedding of ``text`` (the last hidden state, as diffusers' encode_prompt)."""
+        """1×tokens×dim embedding of ``text`` (the last hidden state, as diffusers' encode_prompt), or
+        for SDXL a ``PooledEmbedding`` (penultimate hidden states of both encoders + the pooled vector)."""
         import torch
 
         with self._lock:
@@ -90,14 +131,37 @@ class PromptEncoder:
             if not text.strip() and text not in self._warned:
                 self._warned.add(text)
                 log.info("empty prompt: the model follows the picture only (unconditional embedding)")
-            mask = None
-            if getattr(self.text_encoder.config, "use_attention_mask", False):
-                mask = torch.ones_like(ids).to(self.device)
-            with torch.inference_mode():
-                embedding = self.text_encoder(ids.to(self.device), attention_mask=mask)[0]
-            embedding = embedding.to(dtype=self.dtype)
+            if self.text_encoder_2 is not None:
+                embedding = self._encode_xl(text, ids)
+            else:
+                mask = None
+                if getattr(self.text_encoder.config, "use_attention_mask", False):
+                    mask = torch.ones_like(ids).to(self.device)
+                with torch.inference_mode():
+                    embedding = self.text_encoder(ids.to(self.device), attention_mask=mask)[0]
+                embedding = embedding.to(dtype=self.dtype)
             self._cache[text] = embedding
             return embedding
+
+    def _encode_xl(self, text: str, ids: Any) -> PooledEmbedding:
+        """SDXL, as diffusers' ``encode_prompt`` (no clip skip): each encoder's penultimate hidden
+        state, concatenated on the feature axis; the pooled vector of the encoder that has one (the
+        second, ``CLIPTextModelWithProjection``)."""
+        import torch
+
+        hidden, pooled = [], None
+        ids_2 = self.tokenizer_2(text, padding="max_length", max_length=int(self.tokenizer_2.model_max_length),
+                                 truncation=True, return_tensors="pt").input_ids
+        with torch.inference_mode():
+            for token_ids, encoder in ((ids, self.text_encoder), (ids_2, self.text_encoder_2)):
+                out = encoder(token_ids.to(self.device), output_hidden_states=True)
+                if pooled is None and out[0].ndim == 2:
+                    pooled = out[0]
+                hidden.append(out.hidden_states[-2])
+        if pooled is None:
+            raise ValueError("SDXL's second text encoder gave no pooled embedding "
+                             "(expected a CLIPTextModelWithProjection)")
+        return PooledEmbedding(torch.cat(hidden, dim=-1).to(dtype=self.dtype), pooled.to(dtype=self.dtype))
 
     def cached(self, text: str) -> Any | None:
         with self._lock:

@@ -10,6 +10,10 @@ x / √(σ²+1)), so they share one step: ``x_next = A·x0 + B·x + C·noise``.
 
 - ``euler``: the trailing-spaced Euler step sd-turbo / sdxl-turbo ship with (deterministic).
 - ``lcm``: the LCM step (boundary-condition skip/out scalings, re-noised with the seed's noise).
+
+SDXL: the prompt embedding is a ``PooledEmbedding`` and every UNet call also gets diffusers'
+``added_cond_kwargs`` — the pooled text embedding and the time ids (output size, crop 0,0, target
+size = output size) — in the plain, CFG-batched and stream-batched calls alike.
 """
 from __future__ import annotations
 
@@ -19,10 +23,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vj.generators.diffusion.prompts import PooledEmbedding
+
 log = logging.getLogger(__name__)
 
 #: (sample, timesteps (B,), encoder_hidden_states) -> model output: eager UNet, compiled or a TensorRT engine.
-UNetCall = Callable[[Any, Any, Any], Any]
+#: SDXL calls add a fourth argument, ``{"text_embeds": (B, proj), "time_ids": (B, 6)}`` (diffusers'
+#: ``added_cond_kwargs``); SD calls pass three, so a three-argument callable serves SD models.
+UNetCall = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -234,7 +242,8 @@ class ImageStream:
 
     def __init__(self, *, unet_call: UNetCall, vae: Any, vae_kind: str, scaling_factor: float, sampler: Sampler,
                  latent_shape: tuple[int, int, int], device: Any, dtype: Any, stream_batch: bool = False,
-                 cfg: str = "full", similarity_filter: float | None = None, seed: int = 0) -> None:
+                 cfg: str = "full", similarity_filter: float | None = None, seed: int = 0,
+                 vae_dtype: Any = None) -> None:
         import torch
 
         if cfg not in ("full", "self"):
@@ -242,6 +251,7 @@ class ImageStream:
         self.unet_call, self.vae, self.vae_kind = unet_call, vae, vae_kind
         self.scaling_factor, self.sampler = scaling_factor, sampler
         self.device, self.dtype = device, dtype
+        self.vae_dtype = vae_dtype or dtype  # SDXL's full VAE runs in fp32 next to an fp16 UNet
         self.stream_batch, self.cfg = stream_batch, cfg
         self.noise = NoiseBank((4, 1) + tuple(latent_shape), device, dtype)
         self.filter = SimilarityFilter(similarity_filter, seed) if similarity_filter else None
@@ -249,20 +259,54 @@ class ImageStream:
         self.last_output: Any = None
         self._buffer: Any = None         # stream batch: in-flight latents at σ_1..σ_{k−1}
         self._buffer_key: tuple[int, int] | None = None
+        self._time_ids: dict[tuple[int, int], Any] = {}   # SDXL: (height, width) -> (1, 6) on the device
+        self._frame_time_ids: Any = None
         self._torch = torch
 
     # -- VAE ------------------------------------------------------------------------------------
     def encode(self, image: Any) -> Any:
         """0..1 image → scaled latent. The full VAE's posterior mean (deterministic; trained VAEs'
         posterior spread is negligible), TAESD's latents as they are."""
-        pixels = image.to(self.dtype) * 2 - 1
+        pixels = image.to(self.vae_dtype) * 2 - 1
         encoded = self.vae.encode(pixels)
         latent = encoded.latents if self.vae_kind == "tiny" else encoded.latent_dist.mean
         return latent * self.scaling_factor
 
     def decode(self, latent: Any) -> Any:
-        decoded = self.vae.decode((latent / self.scaling_factor).to(self.dtype), return_dict=False)[0]
+        decoded = self.vae.decode((latent / self.scaling_factor).to(self.vae_dtype), return_dict=False)[0]
         return (decoded.float() / 2 + 0.5).clamp(0, 1)
+
+    # -- SDXL added conditioning ---------------------------------------------------------------------
+    def time_ids(self, height: int, width: int) -> Any:
+        """SDXL's micro-conditioning for an output of ``height``×``width``: (original size, crop top-left,
+        target size) = (h, w, 0, 0, h, w), as diffusers' ``_get_add_time_ids`` without aesthetic score.
+        Built once per size (no host→device copy per frame)."""
+        found = self._time_ids.get((height, width))
+        if found is None:
+            found = self._time_ids[(height, width)] = self._torch.tensor(
+                [[height, width, 0, 0, height, width]], dtype=self.dtype, device=self.device)
+        return found
+
+    def _eps_pooled(self, scaled: Any, t: Any, embeds: PooledEmbedding, guidance: float, negative: Any,
+                    noise: Any) -> Any:
+        """``_eps`` for SDXL: the same CFG arithmetic, with the pooled embeddings and time ids batched
+        alongside the hidden states."""
+        torch = self._torch
+        batch = scaled.shape[0]
+        hidden = embeds.hidden.expand(batch, -1, -1)
+        pooled = embeds.pooled.expand(batch, -1)
+        if guidance > 1.0 and self.cfg == "full":
+            time_ids = self._frame_time_ids.expand(2 * batch, -1)
+            added = {"text_embeds": torch.cat([negative.pooled.expand(batch, -1), pooled]), "time_ids": time_ids}
+            hidden = torch.cat([negative.hidden.expand(batch, -1, -1), hidden])
+            model_out = self.unet_call(torch.cat([scaled, scaled]), torch.cat([t, t]), hidden, added).float()
+            uncond_out, cond_out = model_out.chunk(2)
+            return uncond_out + guidance * (cond_out - uncond_out)
+        added = {"text_embeds": pooled, "time_ids": self._frame_time_ids.expand(batch, -1)}
+        out = self.unet_call(scaled, t, hidden, added).float()
+        if guidance > 1.0:
+            return noise + guidance * (out - noise)
+        return out
 
     # -- the step ----------------------------------------------------------------------------------
     def _eps(self, sample: Any, schedule: Schedule, rows: slice, embeds: Any, guidance: float,
@@ -272,6 +316,8 @@ class ImageStream:
         batch = sample.shape[0]
         scaled = (sample * schedule.input_scale[rows]).to(self.dtype)
         t = schedule.timesteps[rows]
+        if isinstance(embeds, PooledEmbedding):
+            return self._eps_pooled(scaled, t, embeds, guidance, negative, noise)
         cond = embeds.expand(batch, -1, -1)
         if guidance > 1.0 and self.cfg == "full":
             model_in = torch.cat([scaled, scaled])
@@ -299,6 +345,8 @@ class ImageStream:
         if guidance > 1.0 and self.cfg == "full" and negative is None:
             raise ValueError("guidance > 1 needs a negative (unconditional) embedding")
         with torch.inference_mode():
+            if isinstance(embeds, PooledEmbedding):
+                self._frame_time_ids = self.time_ids(int(image.shape[-2]), int(image.shape[-1]))
             schedule = self.sampler.schedule(strength, steps)
             noise = self.noise.blended(seed, next_seed, seed_blend).float()  # (4,1,C,h,w)
             latent = self.encode(image).float()

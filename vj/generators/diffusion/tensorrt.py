@@ -4,8 +4,9 @@ Engines are built by ``vj compile`` (``build_engines``), never mid-show: a live 
 ``accelerator: tensorrt`` loads a cached engine or fails at ``prepare`` with a message that says to
 compile. Engines take a *range* of sizes (an optimisation profile, 384..1024 px by default) so the
 output size can change without a rebuild, and the prompt embedding is a runtime input, so prompt
-changes never rebuild anything. LoRA scales are not runtime inputs: a LoRA is fused into the UNet
-before export, so a different LoRA or scale needs ``vj compile`` again.
+changes never rebuild anything. SDXL UNets take two more runtime inputs, the pooled text embedding
+and the six time ids (diffusers' ``added_cond_kwargs``). LoRA scales are not runtime inputs: a LoRA
+is fused into the UNet before export, so a different LoRA or scale needs ``vj compile`` again.
 
 The building and running code follows NVIDIA's documented ``tensorrt`` Python API (Builder,
 OnnxParser, optimisation profiles, ``build_serialized_network``, ``Runtime.deserialize_cuda_engine``,
@@ -29,12 +30,19 @@ Progress = Callable[[str, float], None]
 #: Size range every engine accepts (pixels), so a resolution change needs no rebuild.
 MIN_SIZE, MAX_SIZE = 384, 1024
 UNET_INPUTS = ("sample", "timestep", "encoder_hidden_states")
+#: SDXL's extra UNet inputs (diffusers' ``added_cond_kwargs``), after UNET_INPUTS in this order.
+SDXL_UNET_INPUTS = ("text_embeds", "time_ids")
+SDXL_TIME_IDS = 6   # original size, crop top-left, target size
+
+
+def is_sdxl_unet(unet: Any) -> bool:
+    return getattr(unet.config, "addition_embed_type", None) == "text_time"
 
 
 class _UNetForExport:
     """The UNet with plain tensor inputs and one tensor output (what ONNX and TensorRT want)."""
 
-    def __new__(cls, unet: Any) -> Any:
+    def __new__(cls, unet: Any, *, added: bool = False) -> Any:
         import torch
 
         class Wrapped(torch.nn.Module):
@@ -45,12 +53,21 @@ class _UNetForExport:
             def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any) -> Any:
                 return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
 
-        return Wrapped().eval()
+        class WrappedXL(Wrapped):
+            def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any,  # type: ignore[override]
+                        text_embeds: Any, time_ids: Any) -> Any:
+                return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False,
+                                 added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids})[0]
+
+        return (WrappedXL() if added else Wrapped()).eval()
 
 
 def export_unet_onnx(unet: Any, path: Path, *, batch: int, latent_height: int, latent_width: int,
-                     text_tokens: int, text_dim: int, opset: int = 17) -> Path:
-    """UNet → ONNX with dynamic batch and latent size (the TensorRT profile narrows them)."""
+                     text_tokens: int, text_dim: int, pooled_dim: int | None = None, opset: int = 17) -> Path:
+    """UNet → ONNX with dynamic batch and latent size (the TensorRT profile narrows them).
+
+    An SDXL UNet (``addition_embed_type="text_time"``) gets two more inputs, ``text_embeds``
+    (batch × ``pooled_dim``, the second text encoder's projection width) and ``time_ids`` (batch × 6)."""
     import torch
 
     path = Path(path)
@@ -60,12 +77,26 @@ def export_unet_onnx(unet: Any, path: Path, *, batch: int, latent_height: int, l
                          device=parameter.device, dtype=parameter.dtype)
     timestep = torch.full((batch,), 499.0, device=parameter.device, dtype=torch.float32)
     hidden = torch.randn(batch, text_tokens, text_dim, device=parameter.device, dtype=parameter.dtype)
+    inputs: tuple[Any, ...] = (sample, timestep, hidden)
+    names = list(UNET_INPUTS)
+    axes = {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+            "encoder_hidden_states": {0: "batch"}, "latent": {0: "batch", 2: "height", 3: "width"}}
+    sdxl = is_sdxl_unet(unet)
+    if sdxl:
+        if pooled_dim is None:
+            time_dim = int(unet.config.addition_time_embed_dim)
+            pooled_dim = int(unet.config.projection_class_embeddings_input_dim) - SDXL_TIME_IDS * time_dim
+        size = float(latent_height * 8), float(latent_width * 8)
+        text_embeds = torch.randn(batch, pooled_dim, device=parameter.device, dtype=parameter.dtype)
+        time_ids = torch.tensor([[*size, 0.0, 0.0, *size]] * batch, device=parameter.device, dtype=parameter.dtype)
+        inputs += (text_embeds, time_ids)
+        names += list(SDXL_UNET_INPUTS)
+        axes.update(text_embeds={0: "batch"}, time_ids={0: "batch"})
     with torch.inference_mode(False), torch.no_grad():
         torch.onnx.export(
-            _UNetForExport(unet), (sample, timestep, hidden), str(path), input_names=list(UNET_INPUTS),
+            _UNetForExport(unet, added=sdxl), inputs, str(path), input_names=names,
             output_names=["latent"], opset_version=opset, dynamo=False, do_constant_folding=True,
-            dynamic_axes={"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-                          "encoder_hidden_states": {0: "batch"}, "latent": {0: "batch", 2: "height", 3: "width"}})
+            dynamic_axes=axes)
     log.info("exported UNet to %s", path)
     return path
 
@@ -131,19 +162,25 @@ def trt_version() -> str:
 
 
 def _profile_shapes(batch: int, latent_height: int, latent_width: int, scale: int, text: tuple[int, int],
+                    pooled_dim: int | None = None,
                     ) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """min/opt/max shapes per input: sizes MIN_SIZE..MAX_SIZE px, opt at the setlist's size."""
+    """min/opt/max shapes per input: sizes MIN_SIZE..MAX_SIZE px, opt at the setlist's size; with
+    ``pooled_dim`` (SDXL) also the pooled text embedding and the time ids."""
     low, high = MIN_SIZE // scale, MAX_SIZE // scale
     lat_lo = (min(low, latent_height), min(low, latent_width))
     lat_hi = (max(high, latent_height), max(high, latent_width))
     tokens, dim = text
     # Batch 1..2×batch: guidance switching full CFG on doubles the batch; the engine must take both.
     top = 2 * batch
-    return {
+    shapes = {
         "sample": ((1, 4) + lat_lo, (batch, 4, latent_height, latent_width), (top, 4) + lat_hi),
         "timestep": ((1,), (batch,), (top,)),
         "encoder_hidden_states": ((1, tokens, dim), (batch, tokens, dim), (top, tokens, dim)),
     }
+    if pooled_dim is not None:
+        shapes["text_embeds"] = ((1, pooled_dim), (batch, pooled_dim), (top, pooled_dim))
+        shapes["time_ids"] = ((1, SDXL_TIME_IDS), (batch, SDXL_TIME_IDS), (top, SDXL_TIME_IDS))
+    return shapes
 
 
 def build_engine(onnx_path: Path, engine_path: Path, shapes: dict[str, tuple[Any, Any, Any]], *,
@@ -177,7 +214,9 @@ def build_engine(onnx_path: Path, engine_path: Path, shapes: dict[str, tuple[Any
 class TensorRTModule:
     """A built engine run on torch's current CUDA stream, reading and writing torch tensors in place.
 
-    Output buffers are allocated once per shape and reused (address-stable, CUDA-graph friendly)."""
+    Output buffers are allocated once per shape and reused (address-stable, CUDA-graph friendly).
+    Inputs are cast to the engine's input dtype (ONNX files are exported in fp32 on the CPU while the
+    hot loop runs fp16 on CUDA); a tensor already in that dtype is passed as it is."""
 
     def __init__(self, engine_path: Path) -> None:
         import tensorrt as trt
@@ -193,12 +232,23 @@ class TensorRTModule:
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         self._buffers: dict[str, Any] = {}
+        self._input_dtypes = {name: self._torch_dtype(name) for name in self.inputs}
+
+    def _torch_dtype(self, name: str) -> Any:
+        import torch
+
+        return torch.float16 if self.engine.get_tensor_dtype(name) == self._trt.DataType.HALF else torch.float32
 
     def __call__(self, *tensors: Any) -> Any:
         import torch
 
+        if len(tensors) != len(self.inputs):
+            raise GeneratorError(f"TensorRT engine takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
+                                 f"got {len(tensors)}; rebuild it with `vj compile`")
+        kept = []  # cast copies must live until the engine has run
         for name, tensor in zip(self.inputs, tensors):
-            tensor = tensor.contiguous()
+            tensor = tensor.to(self._input_dtypes[name]).contiguous()
+            kept.append(tensor)
             self.context.set_input_shape(name, tuple(tensor.shape))
             self.context.set_tensor_address(name, tensor.data_ptr())
         result = []
@@ -206,8 +256,7 @@ class TensorRTModule:
             shape = tuple(self.context.get_tensor_shape(name))
             buffer = self._buffers.get(name)
             if buffer is None or tuple(buffer.shape) != shape:
-                dtype = torch.float16 if self.engine.get_tensor_dtype(name) == self._trt.DataType.HALF else torch.float32
-                buffer = self._buffers[name] = torch.empty(shape, dtype=dtype, device="cuda")
+                buffer = self._buffers[name] = torch.empty(shape, dtype=self._torch_dtype(name), device="cuda")
             self.context.set_tensor_address(name, buffer.data_ptr())
             result.append(buffer)
         if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
@@ -240,12 +289,13 @@ def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Pa
     folder = engine_folder(cache_dir, model, width, height, batch, vae, lora, lora_scale)
     scale = loaded.vae_scale_factor
     tokens = int(loaded.tokenizer.model_max_length)
-    dim = int(loaded.text_encoder.config.hidden_size)
+    dim = loaded.text_dim            # SDXL: both text encoders' widths side by side
+    pooled_dim = loaded.pooled_dim   # SDXL: the pooled text embedding (None for SD)
     unet_onnx = folder / "onnx" / "unet.onnx"
     report("export UNet to ONNX", 0.05)
     if not unet_onnx.exists():
         export_unet_onnx(loaded.unet, unet_onnx, batch=batch, latent_height=height // scale,
-                         latent_width=width // scale, text_tokens=tokens, text_dim=dim)
+                         latent_width=width // scale, text_tokens=tokens, text_dim=dim, pooled_dim=pooled_dim)
     report("export VAE to ONNX", 0.3)
     vae_onnx = [folder / "onnx" / "vae_encoder.onnx", folder / "onnx" / "vae_decoder.onnx"]
     if not all(p.exists() for p in vae_onnx):
@@ -263,8 +313,11 @@ def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Pa
     unet_engine = folder / "unet.engine"
     report("build UNet engine (minutes)", 0.4)
     if not unet_engine.exists():
-        build_engine(unet_onnx, unet_engine, _profile_shapes(batch, height // scale, width // scale, scale, (tokens, dim)))
+        build_engine(unet_onnx, unet_engine,
+                     _profile_shapes(batch, height // scale, width // scale, scale, (tokens, dim), pooled_dim))
     built.append(unet_engine)
+    # SDXL's full VAE overflows in fp16 (diffusers upcasts it): its engines stay fp32.
+    vae_fp16 = not (loaded.family == "sdxl" and vae == "full" and getattr(loaded.vae.config, "force_upcast", False))
     for i, (name, onnx_path) in enumerate(zip(("vae_encoder", "vae_decoder"), vae_onnx)):
         report(f"build {name} engine", 0.8 + 0.1 * i)
         engine = folder / f"{name}.engine"
@@ -275,7 +328,7 @@ def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Pa
             else:
                 shapes = {"latent": ((1, 4, MIN_SIZE // scale, MIN_SIZE // scale), (1, 4, height // scale, width // scale),
                                      (1, 4, max(MAX_SIZE, height) // scale, max(MAX_SIZE, width) // scale))}
-            build_engine(onnx_path, engine, shapes)
+            build_engine(onnx_path, engine, shapes, fp16=vae_fp16)
         built.append(engine)
     report("done", 1.0)
     return built

@@ -1,4 +1,4 @@
-"""Random-weight pipelines built offline: a tiny one for tests and the sd-turbo architecture for benchmarks.
+"""Random-weight pipelines built offline: tiny SD and SDXL ones for tests, the sd-turbo architecture for benchmarks.
 
 Both are saved with ``save_pretrained`` so tests and benchmarks load them through the same loader
 that loads real checkpoints (speed does not depend on the weights, and correctness tests only need
@@ -44,10 +44,11 @@ TAESD: dict[str, Any] = {
 }
 
 
-def _write_tokenizer(folder: Path, max_length: int) -> int:
+def _write_tokenizer(folder: Path, max_length: int, pad_token: str = "<|endoftext|>") -> int:
     """A byte-level CLIP tokenizer whose vocabulary and merges we write ourselves (no download).
 
-    Returns the vocabulary size, so the text encoder can be sized to it."""
+    ``pad_token`` is CLIP's end token by default; SDXL's second tokenizer pads with "!" (as the real
+    one does). Returns the vocabulary size, so the text encoder can be sized to it."""
     from tokenizers.pre_tokenizers import ByteLevel
     from transformers import CLIPTokenizer
 
@@ -66,7 +67,7 @@ def _write_tokenizer(folder: Path, max_length: int) -> int:
             pieces = [merged] + pieces[2:]
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length, pad_token=pad_token)
     tokenizer.save_pretrained(folder)
     return len(vocab)
 
@@ -122,6 +123,63 @@ def build_tiny_pipeline(folder: Path, *, seed: int = 0, scheduler: str = "euler"
                         num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1),
                         latent_channels=4).save_pretrained(tiny_vae_folder)
     log.info("built tiny pipeline in %s", folder)
+    return folder
+
+
+def build_tiny_sdxl_pipeline(folder: Path, *, seed: int = 0, tiny_vae_folder: Path | None = None) -> Path:
+    """A randomly initialised, tiny SDXL pipeline of the real classes (``StableDiffusionXLImg2ImgPipeline``:
+    two CLIP text encoders, the second with a projection, and a UNet with SDXL's "text_time" added
+    conditioning), saved to ``folder``.
+
+    Shaped like sdxl-turbo where it matters: the UNet's added embedding takes the second encoder's
+    pooled vector plus six time ids (original size, crop, target size; no aesthetic score), the
+    cross-attention width is the two encoders' widths side by side, the second tokenizer pads with
+    "!". Like ``build_tiny_pipeline``, the VAE posterior is near-deterministic and ``tiny_vae_folder``
+    gets a tiny AutoencoderTiny (TAESDXL's classes)."""
+    import torch
+    from diffusers import AutoencoderKL, AutoencoderTiny, StableDiffusionXLImg2ImgPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    encoders = []
+    for name, pad, hidden, model_class in (("tokenizer", "<|endoftext|>", 32, CLIPTextModel),
+                                           ("tokenizer_2", "!", 32, CLIPTextModelWithProjection)):
+        vocab_size = _write_tokenizer(folder / name, 77, pad_token=pad)
+        tokenizer = CLIPTokenizer.from_pretrained(folder / name)
+        encoder = model_class(CLIPTextConfig(
+            vocab_size=vocab_size, hidden_size=hidden, intermediate_size=64, num_attention_heads=4,
+            num_hidden_layers=3, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, projection_dim=32,
+            hidden_act="gelu"))
+        encoders.append((tokenizer, encoder))
+    (tokenizer, text_encoder), (tokenizer_2, text_encoder_2) = encoders
+    time_dim = 8
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=text_encoder.config.hidden_size + text_encoder_2.config.hidden_size,
+        attention_head_dim=(2, 4), transformer_layers_per_block=(1, 2), use_linear_projection=True,
+        norm_num_groups=8, addition_embed_type="text_time", addition_time_embed_dim=time_dim,
+        projection_class_embeddings_input_dim=6 * time_dim + text_encoder_2.config.projection_dim)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, block_out_channels=(8, 8, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=8, sample_size=64, scaling_factor=0.13025, force_upcast=True)
+    with torch.no_grad():  # log-variance channels of the posterior: constant −30 (std ≈ 3e-7)
+        vae.quant_conv.weight[4:].zero_()
+        vae.quant_conv.bias[4:].fill_(-30.0)
+    pipe = StableDiffusionXLImg2ImgPipeline(
+        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2, unet=unet, scheduler=_scheduler("euler", SD_TURBO_SCHEDULER),
+        requires_aesthetics_score=False, force_zeros_for_empty_prompt=True, add_watermarker=False)
+    pipe.save_pretrained(folder)
+    if tiny_vae_folder is not None:
+        AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+                        num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1),
+                        latent_channels=4).save_pretrained(tiny_vae_folder)
+    log.info("built tiny SDXL pipeline in %s", folder)
     return folder
 
 

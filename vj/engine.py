@@ -7,6 +7,7 @@ procedural generator and carries on from the last good frame.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Callable
 
 from vj.camera import warp_matrix_2d
@@ -43,6 +44,7 @@ class FramePipeline:
         self._depth = None
         self.previous: Frame | None = None
         self.failures = 0
+        self._pending: tuple[Generator, threading.Thread, list[BaseException]] | None = None
 
     def reset(self) -> None:
         """Start again from the generator's first frame (a new song)."""
@@ -66,9 +68,51 @@ class FramePipeline:
         depth = self._depth.estimate(frame, params.camera)
         return self._reprojector.apply(texture, depth, params.camera, params.border, self._moved)
 
+    def warm_start(self, generator: Generator) -> None:
+        """Live: keep rendering with the current (procedural) generator while ``generator`` loads
+        in the background, and switch to it on the first frame after it is ready — a model that
+        takes seconds to load never holds the projector on black. If it fails to load, the show
+        stays on the current generator and says why."""
+        failures: list[BaseException] = []
+
+        def prepare() -> None:
+            try:
+                generator.prepare(self.context)
+            except BaseException as exc:  # reported on the render thread by _adopt_pending
+                failures.append(exc)
+
+        thread = threading.Thread(target=prepare, name=f"vj-prepare-{generator.name}", daemon=True)
+        self._pending = (generator, thread, failures)
+        thread.start()
+
+    @property
+    def warming(self) -> bool:
+        """True while a generator given to ``warm_start`` is still loading."""
+        return self._pending is not None
+
+    def _adopt_pending(self) -> None:
+        generator, thread, failures = self._pending  # type: ignore[misc]
+        if thread.is_alive():
+            return
+        self._pending = None
+        if failures:
+            log.error("generator '%s' failed to prepare (%s); staying on '%s'", generator.name, failures[0],
+                      self.generator.name)
+            return
+        log.info("generator '%s' ready: switching from '%s'", generator.name, self.generator.name)
+        if self.previous is not None:  # it may live in the old generator's targets: keep a copy
+            self.previous = Frame(array=self.previous.to_array())
+        old, self.generator = self.generator, generator
+        try:
+            old.close()
+        except Exception:  # the old one is done with either way
+            log.exception("closing generator '%s'", old.name)
+
     def render(self, params: FrameParams) -> Frame:
         """Make frame ``params.index``; returns the post-processed frame (the previous frame for
         the next call is kept before post, so post settings never feed back)."""
+        if self._pending is not None:
+            self._adopt_pending()
         previous = self.previous if self.previous is not None else self.generator.first_frame(params)
         moved = self.move(previous, params)
         try:
@@ -94,4 +138,10 @@ class FramePipeline:
         return self.generator.step(moved, params)
 
     def close(self) -> None:
+        if self._pending is not None:  # a model still loading: let it finish, then close it too
+            generator, thread, failures = self._pending
+            thread.join()
+            self._pending = None
+            if not failures:
+                generator.close()
         self.generator.close()

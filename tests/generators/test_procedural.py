@@ -24,10 +24,17 @@ MOTION = CameraMotion(zoom=1.03, angle=0.7)
 
 
 @pytest.fixture(scope="module")
-def gl() -> moderngl.Context:
+def gl_module() -> moderngl.Context:
     ctx = create_headless_context()
     yield ctx
     ctx.release()
+
+
+@pytest.fixture()
+def gl(gl_module: moderngl.Context) -> moderngl.Context:
+    """The module's context, made current for this test (another test may have left none current)."""
+    gl_module.__enter__()
+    return gl_module
 
 
 def make(gl: moderngl.Context) -> ProceduralGenerator:

@@ -12,3 +12,12 @@ def gl() -> moderngl.Context:
     ctx = create_headless_context()
     yield ctx
     ctx.release()
+
+
+@pytest.fixture(autouse=True)
+def _gl_current(request):
+    """Make the session's GL context current for each test that uses it (another test may have
+    made and released a context of its own, leaving none current on this thread)."""
+    if "gl" in request.fixturenames:
+        request.getfixturevalue("gl").__enter__()
+    yield

@@ -54,3 +54,12 @@ def image() -> np.ndarray:
 @pytest.fixture(scope="session")
 def depths() -> dict[str, np.ndarray]:
     return depth_maps()
+
+
+@pytest.fixture(autouse=True)
+def _gl_current(request):
+    """Make the session's GL context current for each test that uses it: a test that creates and
+    releases a context of its own (a whole rehearsal, say) leaves none current on this thread."""
+    if "gl_ctx" in request.fixturenames:
+        request.getfixturevalue("gl_ctx").__enter__()
+    yield

@@ -198,6 +198,8 @@ class GeneratorWorker:
         self.frames = 0
         self.superseded = 0
         self.fps = 0.0
+        self.warming = False            # a model still loading (the procedural generator plays meanwhile)
+        self.generator_name = "?"       # the generator that made the latest frame
         self._thread = threading.Thread(target=self._run, name="vj-generator", daemon=True)
 
     def start(self) -> None:
@@ -268,6 +270,8 @@ class GeneratorWorker:
                 started = time.monotonic()
                 params = self._generator_params(request)
                 frame = pipeline.render(params)
+                self.warming = getattr(pipeline, "warming", False)
+                self.generator_name = getattr(pipeline.generator, "name", "?")
                 pixels = self.handoff.publish(frame, slot)
                 done = time.monotonic()
                 made = GeneratedFrame(slot, request.display_index, request.params.time, done, done - started, pixels)

@@ -288,14 +288,16 @@ class LiveShow:
                                        negative_prompts=negatives, seed=self.setlist.seed,
                                        options=generator_options(self.setlist, song, rehearsal=False))
             generator = self._make_generator()
-            try:
+            if getattr(generator, "name", "") == "procedural":
                 generator.prepare(context)
-            except Exception as exc:  # the show starts anyway, on the procedural generator
-                log.error("generator '%s' failed to prepare (%s); playing the procedural generator",
-                          getattr(generator, "name", "?"), exc)
-                generator = make_procedural()
-                generator.prepare(context)
-            return FramePipeline(ctx, context, generator, fallback=make_procedural)
+                return FramePipeline(ctx, context, generator, fallback=make_procedural)
+            # A model loads for seconds: the show starts on the procedural generator and switches
+            # when the model is ready (or stays, saying why, if it cannot load).
+            procedural = make_procedural()
+            procedural.prepare(context)
+            pipeline = FramePipeline(ctx, context, procedural, fallback=make_procedural)
+            pipeline.warm_start(generator)
+            return pipeline
 
         handoff: Any
         if upload in ("auto", "shared"):
@@ -591,6 +593,8 @@ class LiveShow:
             flags.append(status.message or f"audio {status.state}")
         if not self.worker.ready.is_set():
             flags.append("generator loading…")
+        elif self.worker.warming:
+            flags.append(f"model loading… ({self.worker.generator_name} meanwhile)")
         if self.worker.error is not None:
             flags.append(f"generator stopped: {self.worker.error}")
         hud = HudState(

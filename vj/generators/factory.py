@@ -20,6 +20,11 @@ def make_generator(setlist: Setlist, *, name: str | None = None, allow_download:
     from vj.generators.diffusion.loader import resolve_model_folder
 
     resolve_model_folder(model, allow_download=allow_download)  # missing weights: say so now, not mid-render
+    # The heavy imports happen here, before a show starts: in a background thread beside the
+    # render loop (vj live loads the model while the procedural generator plays) they crawl.
+    import diffusers  # noqa: F401
+    import torch  # noqa: F401
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline  # noqa: F401
     settings = setlist.model_settings
     return DiffusionGenerator(model, device=device, vae=settings.vae, tiny_vae_path=settings.tiny_vae,
                               accelerator=settings.accelerator, allow_download=allow_download,

@@ -136,3 +136,22 @@ def test_missing_model_weights_name_the_model_and_offer_procedural(demo_copy: Pa
     assert "someone/not-on-this-machine" in result.stderr and str(tmp_path / "hub") in result.stderr
     assert "--generator procedural" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_check_finds_the_model_weights_or_says_where_it_looked(demo_copy: Path, tmp_path: Path) -> None:
+    from vj.depth.tiny import build_tiny_depth_model
+    from vj.generators.diffusion.tiny import build_tiny_pipeline
+
+    model = build_tiny_pipeline(tmp_path / "model")
+    depth = build_tiny_depth_model(tmp_path / "depth")
+    text = demo_copy.read_text().replace("model: procedural", f"model: {model}", 1)
+    text = text.replace("depth: plane ", f"depth: model:{depth} ", 1)
+    demo_copy.write_text(text)
+    result = vj("check", str(demo_copy))
+    assert result.returncode == 0, result.stderr
+    assert f"ok  model {model}" in result.stdout and f"ok  depth model {depth}" in result.stdout
+    demo_copy.write_text(text.replace(f"model:{depth}", "model:someone/no-depth", 1))
+    result = vj("check", str(demo_copy))               # a missing depth model: the plane flies instead
+    assert result.returncode == 0 and "WARNING demo flight: depth model 'someone/no-depth'" in result.stdout
+    demo_copy.write_text(text.replace(f"model: {model}", "model: someone/not-here", 1))
+    _assert_user_error(vj("check", str(demo_copy)), "someone/not-here", "model")

@@ -6,7 +6,7 @@ from pathlib import Path
 from vj.audio.decode import AudioError
 from vj.audio.offline import analyse_track
 from vj.director import Director, OnsetLog
-from vj.setlist import load_setlist
+from vj.setlist import Setlist, load_setlist
 from vj.timecode import format_time
 
 
@@ -32,4 +32,45 @@ def check_setlist(path: Path) -> str:
         director = Director(setlist, song, grid, setlist.output.fps, duration=analysis.duration, onsets=onsets)
         lines.append(f"  ok  {song.name}: {format_time(analysis.duration)}, {grid.bpm:.1f} BPM, "
                      f"{len(director.cues) - 1} cue(s), {len(director.prompt_table)} prompt(s)")
+    lines.extend(_check_weights(setlist))
     return "\n".join(lines)
+
+
+def _check_weights(setlist: Setlist) -> list[str]:
+    """The model, its tiny VAE and LoRA, and every depth model, found on this machine (nothing is
+    loaded or downloaded). A missing model is an error; a missing depth model only a warning: the
+    3D camera then flies over a plane."""
+    from vj.depth.model import model_source
+
+    lines = []
+    if setlist.model != "procedural":
+        from vj.generators.diffusion.loader import resolve_model_folder
+        from vj.generators.base import GeneratorError
+
+        settings = setlist.model_settings
+        wanted = [("model", setlist.model)]
+        if settings.vae == "tiny" and settings.tiny_vae:
+            wanted.append(("model_settings.tiny_vae", settings.tiny_vae))
+        if settings.lora and not Path(settings.lora).expanduser().is_file():
+            wanted.append(("model_settings.lora", settings.lora))
+        for field, name in wanted:
+            try:
+                folder = resolve_model_folder(name)
+            except GeneratorError as exc:
+                raise setlist.error(str(exc), tuple(field.split("."))) from None
+            lines.append(f"  ok  {field} {name}: {folder}")
+    for index, song in enumerate(setlist.songs):
+        source = model_source(song.camera.depth)
+        if source is None:
+            continue
+        if Path(source).expanduser().is_dir():
+            lines.append(f"  ok  depth model {source} ({song.name})")
+            continue
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(source, "config.json"), str):
+            lines.append(f"  ok  depth model {source} ({song.name}, from the cache)")
+        else:
+            lines.append(f"  WARNING {song.name}: depth model '{source}' is not on this machine; the 3D camera "
+                         f"will use a flat plane (docs/camera3d.md)")
+    return lines

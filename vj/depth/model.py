@@ -253,6 +253,12 @@ def _validated(spec: Any) -> tuple[str, dict[str, Any]]:
     return kind, options
 
 
+def model_source(spec: Any) -> str | None:
+    """The folder or hub id a ``model`` depth spec names (None for a plane); loads nothing."""
+    kind, options = _validated(spec)
+    return str(options["source"]) if kind == "model" else None
+
+
 def plane_distance(spec: Any) -> float:
     """The plane a depth spec stands for: its own distance for ``plane``, the fallback distance
     for ``model``. Live mode re-applies 3D motion at display rate on this plane."""

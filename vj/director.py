@@ -438,7 +438,8 @@ class Director:
             style={"coherence": numbers["coherence"], "frame_blend": numbers["frame_blend"],
                    "noise": numbers["noise"], "contrast_drift": numbers["contrast_drift"],
                    "coherence_reference_palette": 1.0 if style_to_def.coherence_reference == "palette" else 0.0},
-            cue_index=cue.index, cue_label=f"{cue.label}: {describe(current.conditioning.prompt)}")
+            cue_index=cue.index, cue_label=f"{cue.label}: {describe(current.conditioning.prompt)}",
+            depth=self.song.camera.depth)
 
     def _look(self, style_from: dict, style_to: dict, name_from: str, name_to: str,
               env: Mapping[str, float], blend: float) -> dict[str, float]:

@@ -42,6 +42,7 @@ class FramePipeline:
         self._made_upload = RenderTarget(ctx, self.width, self.height)
         self._reprojector = None
         self._depth = None
+        self._depth_key: str | None = None
         self.previous: Frame | None = None
         self.failures = 0
         self._pending: tuple[Generator, threading.Thread, list[BaseException]] | None = None
@@ -64,7 +65,12 @@ class FramePipeline:
 
         if self._reprojector is None:
             self._reprojector = ReprojectPass(self.ctx)
-            self._depth = load_depth_provider(self.context.options.get("depth", "plane"))
+        spec = params.depth if params.depth is not None else self.context.options.get("depth", "plane")
+        key = repr(spec)
+        if key != self._depth_key:  # a new song with other depth: load its provider (once per song)
+            if self._depth is not None:
+                self._depth.close()
+            self._depth, self._depth_key = load_depth_provider(spec), key
         depth = self._depth.estimate(frame, params.camera)
         return self._reprojector.apply(texture, depth, params.camera, params.border, self._moved)
 
@@ -144,4 +150,7 @@ class FramePipeline:
             self._pending = None
             if not failures:
                 generator.close()
+        if self._depth is not None:
+            self._depth.close()
+            self._depth = None
         self.generator.close()

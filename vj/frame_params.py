@@ -6,6 +6,7 @@ generator, the camera warp, the post pass, the HUD and the recorder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from vj.features import Features
 
@@ -93,3 +94,6 @@ class FrameParams:
     style: dict[str, float] = field(default_factory=dict)
     cue_index: int = 0
     cue_label: str = ""
+    #: The song's depth spec for the 3D camera ("plane", "model:<source>", a mapping; None: the
+    #: generator context's), so a live set whose songs differ in depth switches with the song.
+    depth: Any = None

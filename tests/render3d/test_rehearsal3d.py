@@ -45,3 +45,35 @@ def test_3d_rehearsal_with_a_tiny_depth_model(tmp_path: Path) -> None:
     assert len(frames) == 24 and frames[0].shape == (64, 96, 3)
     assert all(np.isfinite(f).all() and f.mean() > 5 for f in frames)   # never black, never NaN
     assert len(set(result.frame_hashes)) == 24                        # it keeps moving
+
+
+def test_the_depth_provider_follows_the_song(tmp_path: Path) -> None:
+    """Live plays many songs through one pipeline: each 3D song's own depth spec is used."""
+    import dataclasses
+
+    from vj.depth import ModelDepth, PlaneDepth
+    from vj.engine import FramePipeline
+    from vj.features import Features
+    from vj.frame_params import CameraMotion, Conditioning, FrameParams
+    from vj.generators.base import GeneratorContext
+    from vj.generators.procedural import ProceduralGenerator
+    from vj.render.gl import create_headless_context
+
+    model = build_tiny_depth_model(tmp_path / "depth")
+    ctx = create_headless_context()
+    context = GeneratorContext(width=64, height=48, gl=ctx)
+    generator = ProceduralGenerator()
+    generator.prepare(context)
+    pipeline = FramePipeline(ctx, context, generator)
+    conditioning = Conditioning(prompt=(("a", 1.0),))
+    base = FrameParams(index=0, time=0.0, features=Features(), camera=CameraMotion(mode="3d", translation_z=5.0),
+                       conditioning_from=conditioning, conditioning_to=conditioning, depth="plane:300")
+    try:
+        pipeline.render(base)
+        assert isinstance(pipeline._depth, PlaneDepth) and pipeline._depth.distance == 300.0
+        pipeline.render(dataclasses.replace(base, index=1, depth={"kind": "model", "source": str(model),
+                                                                  "resolution": 32}))
+        assert isinstance(pipeline._depth, ModelDepth)
+    finally:
+        pipeline.close()
+        ctx.release()

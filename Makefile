@@ -1,5 +1,5 @@
 # Two commands from a fresh Debian machine (root for apt-get, or the packages already there):
-#   make demo   renders setlists/demo.yaml to renders/demo-demo-groove.mp4 + its timeline PNG
+#   make demo   renders setlists/demo.yaml to renders/demo.mp4 + renders/demo.timeline.png
 #   make test   runs the test suite
 PY := .venv/bin/python
 

@@ -155,3 +155,15 @@ def test_check_finds_the_model_weights_or_says_where_it_looked(demo_copy: Path, 
     assert result.returncode == 0 and "WARNING demo flight: depth model 'someone/no-depth'" in result.stdout
     demo_copy.write_text(text.replace(f"model: {model}", "model: someone/not-here", 1))
     _assert_user_error(vj("check", str(demo_copy)), "someone/not-here", "model")
+
+
+def test_rehearse_all_songs_one_mp4_each(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    result = vj("rehearse", str(DEMO), "--all", "-o", str(out), "--size", "64x64", "--fps", "8", "--seconds", "1",
+                "--no-progress")
+    assert result.returncode == 0, result.stderr
+    for name in ("demo-demo-groove", "demo-demo-flight"):
+        with av.open(str(out / f"{name}.mp4")) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 8
+        assert (out / f"{name}.timeline.png").is_file()
+    _assert_user_error(vj("rehearse", str(DEMO), "--all", "-o", str(tmp_path / "one.mp4")), "names a folder")

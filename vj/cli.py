@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Render a song offline, frame by frame, into an H.264 MP4 "
                                    "with the song's audio, plus a timeline picture (PNG) beside it.")
     rehearse.add_argument("setlist", type=Path, help="the setlist YAML file")
-    rehearse.add_argument("--song", help="which song (name; default: the first)")
+    which = rehearse.add_mutually_exclusive_group()
+    which.add_argument("--song", help="which song (name; default: the first)")
+    which.add_argument("--all", action="store_true",
+                       help="every song of the set, one MP4 each (-o is then a folder; default renders/)")
     rehearse.add_argument("-o", "--output", type=Path, help="the MP4 to write (default: renders/<setlist>-<song>.mp4)")
     rehearse.add_argument("--size", type=_size, help="WIDTHxHEIGHT, overrides the setlist (multiples of 8)")
     rehearse.add_argument("--fps", type=_positive(float), help="frames per second, overrides the setlist")
@@ -140,6 +143,8 @@ def _run_rehearse(args: argparse.Namespace) -> int:
     from vj.generators.base import GeneratorError
 
     setlist = load_setlist(args.setlist)
+    if args.all:
+        return _rehearse_all(args, setlist)
     plan = plan_rehearsal(setlist, args.song, args.output, args.size, args.fps, args.seconds)
     _check_writable(plan.output)
     try:
@@ -161,6 +166,32 @@ def _run_rehearse(args: argparse.Namespace) -> int:
         with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
             result = render_rehearsal(plan, generator, progress=advance)
     print(f"wrote {result.output} ({result.frames} frames, {result.seconds:.2f} s) and {result.timeline}")
+    return 0
+
+
+def _rehearse_all(args: argparse.Namespace, setlist: Any) -> int:
+    """Every song, one MP4 and timeline each; every song is planned (and so validated) first."""
+    from vj.errors import VjError
+    from vj.generators.factory import make_generator
+    from vj.progress import frame_progress
+    from vj.rehearse import default_output, plan_rehearsal, render_rehearsal
+
+    folder = args.output or Path("renders")
+    if folder.suffix.lower() == ".mp4":
+        raise VjError(f"-o {folder}: with --all, -o names a folder (one MP4 per song goes in it)")
+    if args.preview:
+        raise VjError("--preview shows one song: give --song instead of --all")
+    plans = [plan_rehearsal(setlist, song.name, default_output(setlist, song, folder), args.size, args.fps,
+                            args.seconds) for song in setlist.songs]
+    for plan in plans:
+        _check_writable(plan.output)
+    make_generator(setlist, name=args.generator, allow_download=args.allow_download)  # weights there?
+    for number, plan in enumerate(plans, 1):
+        generator = make_generator(setlist, name=args.generator, allow_download=args.allow_download)
+        print(f"[{number}/{len(plans)}] rehearsing '{plan.song.name}': {plan.frames} frames")
+        with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
+            result = render_rehearsal(plan, generator, progress=advance)
+        print(f"wrote {result.output} ({result.frames} frames, {result.seconds:.2f} s) and {result.timeline}")
     return 0
 
 

@@ -84,11 +84,16 @@ def plan_rehearsal(setlist: Setlist, song_name: str | None = None, output: Path 
     onsets = OnsetLog(list(map(float, analysis.onset_times)), list(map(float, analysis.onset_strengths)))
     director = Director(setlist, song, grid, fps, duration=analysis.duration, onsets=onsets)
     if output is None:
-        stem = setlist.source_path.stem if setlist.source_path else "setlist"
-        output = Path("renders") / f"{stem}-{_slug(song.name)}.mp4"
+        output = default_output(setlist, song)
     timeline = output.with_suffix(".timeline.png")
     return RehearsalPlan(setlist, song, audio_path, output, timeline, width, height, fps, frames,
                          analysis, director)
+
+
+def default_output(setlist: Setlist, song: Song, folder: Path = Path("renders")) -> Path:
+    """``<folder>/<setlist>-<song>.mp4``: where a song's rehearsal goes unless told otherwise."""
+    stem = setlist.source_path.stem if setlist.source_path else "setlist"
+    return folder / f"{stem}-{_slug(song.name)}.mp4"
 
 
 def _slug(text: str) -> str:

@@ -111,3 +111,20 @@ def test_weighted_prompts() -> None:
     with pytest.raises(ValueError):
         parse_prompt("storm:-1")
     assert wrap_prompt((("x", 2.0),), "a ", " b") == (("a x b", 2.0),)
+
+
+def test_the_documented_full_example_is_a_valid_setlist(tmp_path: Path) -> None:
+    """docs/setlist.md's full example must load and compile (cues, schedules, expressions)."""
+    import re
+
+    from vj.audio.grid import BeatGrid
+    from vj.director import Director
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "setlist.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", docs, re.DOTALL).group(1)
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    setlist = load_setlist(path)
+    for song in setlist.songs:
+        Director(setlist, song, BeatGrid(bpm=song.bpm or 120.0, offset=0.0, beats_per_bar=song.beats_per_bar),
+                 setlist.output.fps, duration=60.0)

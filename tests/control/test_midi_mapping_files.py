@@ -88,3 +88,14 @@ def test_missing_file_and_unknown_builtin(tmp_path: Path) -> None:
         load_mapping(tmp_path / "nope.yaml")
     with pytest.raises(MappingError, match="no built-in mapping 'nope'"):
         resolve_mapping("nope")
+
+
+def test_the_documented_mapping_example_loads(tmp_path) -> None:
+    """docs/midi.md's example mapping loads and checks against the real parameter table."""
+    import re
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "midi.md").read_text()
+    path = tmp_path / "rig.yaml"
+    path.write_text(re.search(r"```yaml\n(.*?)```", docs, re.DOTALL).group(1))
+    mapping = load_mapping(path, ParamStore())
+    assert len(mapping.controls) >= 10

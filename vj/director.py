@@ -10,7 +10,7 @@ import bisect
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from vj.errors import SetlistError
 from vj.expressions import Expression, ExpressionError
@@ -18,7 +18,7 @@ from vj.features import Features
 from vj.frame_params import CameraMotion, Conditioning, FrameParams, PostSettings, PromptMix
 from vj.prompt_mix import describe, parse_prompt, wrap_prompt
 from vj.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
-from vj.setlist import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Reactivity, Setlist, Song,
+from vj.setlist import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Setlist, Song,
                         advance_rule, reactivity_name)
 from vj.timecode import Grid, format_time, parse_cue_time, parse_length
 

@@ -63,11 +63,12 @@ class RehearsalPreview:
         for action in self.window.poll():
             self._act(action.value, None, params.time)
         self._drain_surface(params.time)
-        if self.surface is not None:
-            self.surface.publish_state(cue=params.cue_index, cue_label=params.cue_label, bpm=60.0 / self.director.grid.seconds_per_beat,
-                                       beat=self.director.grid_beat(params.time), beat_phase=0.0,
-                                       bar=int(self.director.grid_beat(params.time) // self.director.grid.beats_per_bar),
-                                       song=self.director.song.name, style=params.style_name)
+        if self.surface is not None:  # a tablet's feedback follows the rehearsal
+            grid, beat = self.director.grid, self.director.grid_beat(params.time)
+            self.surface.publish_state(cue=params.cue_index, cue_label=params.cue_label,
+                                       bpm=60.0 / grid.seconds_per_beat, beat=beat, beat_phase=beat % 1.0,
+                                       bar=int(beat // grid.beats_per_bar), song=self.director.song.name,
+                                       style=params.style_name)
         return not self.stopped
 
     def _drain_surface(self, time: float) -> None:

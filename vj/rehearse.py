@@ -16,7 +16,6 @@ from vj.audio.decode import AudioError
 from vj.audio.offline import TrackAnalysis, analyse_track
 from vj.director import Director, OnsetLog
 from vj.errors import SetlistError
-from vj.frame import Frame
 from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.generators.factory import generator_options, make_generator, make_procedural
@@ -179,12 +178,13 @@ def _timeline_data(plan: RehearsalPlan, duration: float, thumbnails: list, gener
             bars.append(grid.time_of_bar(bar))
         bar += 1
     bands = {name: analysis.series(name) for name in ("low", "mid", "high")}
+    beats = range(math.ceil(grid.beat_at(0.0)), math.floor(grid.beat_at(duration)) + 1)
     return dict(
         duration=duration,
         waveform_times=preview[0], waveform_min=preview[1], waveform_max=preview[2],
         onset_times=keep(analysis.onset_times),
         onset_strengths=[float(s) for t, s in zip(analysis.onset_times, analysis.onset_strengths) if t <= duration],
-        beat_times=[grid.time_of_beat(b) for b in range(math.ceil(grid.beat_at(0.0)), math.floor(grid.beat_at(duration)) + 1) if grid.time_of_beat(b) >= 0],
+        beat_times=[grid.time_of_beat(b) for b in beats if grid.time_of_beat(b) >= 0],
         downbeat_times=bars,
         bands=bands,
         cues=[(t, text, style) for t, text, style in director.cue_changes() if t <= duration],

@@ -21,7 +21,7 @@ class Grid(Protocol):
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _SECONDS = re.compile(rf"^{_NUMBER}\s*(?:s|sec|secs|seconds?)?$")
-_MINUTES = re.compile(rf"^(\d+):(\d{{1,2}}(?:\.\d*)?)$")
+_MINUTES = re.compile(r"^(\d+):(\d{1,2}(?:\.\d*)?)$")
 _BEAT = re.compile(rf"^(?:b|beat\s*){_NUMBER}$")
 _BAR = re.compile(rf"^(?:bar\s*){_NUMBER}(?:\s*(?:beat|b)\s*{_NUMBER})?$")
 _LENGTH = re.compile(rf"^{_NUMBER}\s*(s|sec|secs|seconds?|b|beats?|bars?)?$")

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from output_synth import FPS, HEIGHT, SAMPLE_RATE, SECONDS, WIDTH, synthetic_frame
+from output_synth import FPS, HEIGHT, SECONDS, WIDTH, synthetic_frame
 
 from vj.frame import Frame
 from vj.output.recorder import BackgroundRecorder, OutputError, VideoRecorder, partial_path

@@ -317,7 +317,7 @@ class OscServer:
             self.rejected += 1
             self.bad(f"deny-{client[0]}", "OSC from %s refused (not in the allow list)", client[0])
             return False
-        if not data[:1] in (b"/", b"#"):
+        if data[:1] not in (b"/", b"#"):
             self.rejected += 1
             self.bad("not-osc", "a datagram from %s is not OSC: dropped", client[0])
             return False

@@ -3,14 +3,16 @@
 
 Runs the real live path: a JACK server (dummy driver) with a click track played into it by a JACK
 client (``tests/live/click_feeder.py``, its own process), vj's PortAudio capture process, the
-aubio analysis thread, the director, the generator thread (procedural) and the GLFW window (Xvfb
-here), paced at 60 Hz. For each hop size it reports p50/p95 of:
+analysis thread, the director, the generator thread (procedural) and the GLFW window (Xvfb
+here), paced at 60 Hz. For each onset method and hop size it reports p50/p95 of:
 
 - **onset-driven** latency, per stage, from the click's first sample to the buffer swap of the
   first frame whose parameters include the onset:
-    look-ahead  the samples after the attack aubio's peak picker needs before it decides,
+    look-ahead  from the attack to the end of the hop that decided it: the samples after the attack
+                the detector needs ("fast": the attack's hop or the next; aubio's peak picker 4-5 hops),
     buffering   from the deciding hop's last sample to its callback reaching vj (one period + transfer),
-    analysis    aubio + features, until the hop is published,
+    analysis    onset detection + features, until the hop is published (with the hops before it in
+                the same buffer),
     to frame    until the display loop drains it at the start of its next frame,
     render      director, camera, compose, present,
     swap        GPU finish and waiting for the frame's vsync slot.
@@ -21,7 +23,7 @@ here), paced at 60 Hz. For each hop size it reports p50/p95 of:
   its beat phase in seconds) against the true click. The frame-quantised error of a step change
   (a cue on the bar) is reported too: it is bounded by the refresh period, whatever the prediction.
 
-    .venv/bin/python tools/bench_live.py [--seconds 24] [--period 256] [--size 256]
+    .venv/bin/python tools/bench_live.py [--seconds 24] [--period 256] [--size 256] [--onset-method fast,hfc]
 
 Needs jackd (jackd2) and Xvfb (or a DISPLAY). Prints the machine it ran on; figures from a
 loaded or virtual machine without real-time scheduling are pessimistic.
@@ -114,7 +116,7 @@ class Feeder:
 
 
 def run_once(hop: int, seconds: float, period: int, size: int, rate: int, warmup: float,
-             window_size: tuple[int, int]) -> dict:
+             window_size: tuple[int, int], onset_method: str | None = None) -> dict:
     from vj.audio.live import LiveAudio, LiveAudioSettings
     from vj.generators.procedural import ProceduralGenerator
     from vj.live.loop import LiveOptions, LiveShow, build_song_states
@@ -134,7 +136,7 @@ def run_once(hop: int, seconds: float, period: int, size: int, rate: int, warmup
             path = Path(folder) / "bench.yaml"
             path.write_text(SETLIST.format(size=size))
             setlist = load_setlist(path)
-            audio = LiveAudio(LiveAudioSettings(device="system", hop=hop))
+            audio = LiveAudio(LiveAudioSettings(device="system", hop=hop, onset_method=onset_method))
             audio.start()
             feeder = Feeder(server, 0.5)
             window = OutputWindow("vj bench", window_size)
@@ -157,7 +159,7 @@ def run_once(hop: int, seconds: float, period: int, size: int, rate: int, warmup
     shift = period / rate  # capture convention: stamped one period before delivery (see the docstring)
     clicks = np.array([c - shift for c in feeder.clicks if c > feeder.connected_at + 0.05])
     frames = list(show.frame_log)
-    return {"hop": hop, "onsets": _onset_stages(frames, clicks, hop, rate),
+    return {"hop": hop, "method": audio.settings.onset_method, "onsets": _onset_stages(frames, clicks, hop, rate),
             "beats": _beat_errors(frames, clicks, warmup), "xruns": feeder.xruns, "frames": len(frames),
             "display_fps": (len(frames) - 1) / max(frames[-1].swap - frames[0].swap, 1e-6),
             "generator_fps": generator_fps}
@@ -215,6 +217,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256, help="generator frame size (default 256)")
     parser.add_argument("--hops", default="256,512")
     parser.add_argument("--window", default="640x360", help="window size (default 640x360)")
+    parser.add_argument("--onset-method", default="",
+                        help="onset method(s), comma-separated, each run in turn: fast, hfc, ... "
+                        "(default: the live default, fast)")
     args = parser.parse_args()
     for tool in ("jackd", "jack_wait"):
         if shutil.which(tool) is None:
@@ -228,7 +233,8 @@ def main() -> int:
         os.environ["DISPLAY"] = display
     try:
         results = [run_once(int(h), args.seconds, args.period, args.size, args.rate, args.warmup,
-                            tuple(int(v) for v in args.window.split("x"))) for h in args.hops.split(",")]
+                            tuple(int(v) for v in args.window.split("x")), method or None)
+                   for method in args.onset_method.split(",") for h in args.hops.split(",")]
     finally:
         if xvfb is not None:
             _stop(xvfb)
@@ -243,7 +249,8 @@ def main() -> int:
           f"generator procedural {args.size}²")
     for result in results:
         stages = result["onsets"]
-        print(f"\nhop {result['hop']}: {len(stages['total'])} onsets, {result['frames']} frames "
+        print(f"\nonset method {result['method']}, hop {result['hop']}: {len(stages['total'])} onsets, "
+              f"{result['frames']} frames "
               f"({result['display_fps']:.1f} fps display, {result['generator_fps']:.1f} fps generator), "
               f"{result['xruns']} JACK xruns")
         print(f"  {'onset stage':12s} {'p50 ms':>8s} {'p95 ms':>8s}")

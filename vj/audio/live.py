@@ -3,8 +3,9 @@
 The callback runs on PortAudio's thread and must never wait: it copies the chosen channel into a
 single-producer ring buffer, notes when the buffer arrived, and pokes a pipe so the analysis
 thread wakes without polling (no Python lock is taken on the audio thread). The analysis thread
-runs the same ``HopAnalyser`` as offline and publishes each hop with the monotonic time of the
-audio it came from, so onsets are placed where they happened, not where they were noticed.
+runs the same ``HopAnalyser`` as offline (with the causal ``fast`` onset detector unless another
+is asked for) and publishes each hop with the monotonic time of the audio it came from, so onsets
+are placed where they happened, not where they were noticed.
 
 If the device disappears or stops delivering, the thread keeps the show informed (``state``),
 and retries opening the input; the live loop carries on from its internal tempo clock.
@@ -30,7 +31,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from vj.audio.analysis import AnalysisSettings, HopAnalyser, HopResult
+from vj.audio.analysis import FAST, ONSET_METHODS, AnalysisSettings, HopAnalyser, HopResult
 from vj.errors import VjError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 FALLBACK_RATES = (48000, 44100, 96000, 88200, 32000, 22050)
 #: Hops the analysis supports live (5.8 / 11.6 ms at 44.1 kHz).
 LIVE_HOPS = (256, 512)
+#: The live onset detector unless one is asked for: the causal one (vj/audio/fast_onset.py), which
+#: decides on the attack's hop or the next instead of aubio's 4-5 hops later, and scored as well as
+#: aubio's hfc on the synthesised mixes (tests/audio/test_fast_onset.py).
+LIVE_ONSET_METHOD = FAST
 
 
 class AudioInputError(VjError):
@@ -369,7 +374,9 @@ class LiveAudioSettings:
     sample_rate:   Hz asked for (None: the device's default); refused rates fall back, with a message.
     hop:           analysis hop in samples, 256 or 512.
     buffer:        PortAudio frames per buffer (None: the hop; smaller adds nothing, larger adds delay).
-    onset_method:  aubio onset method (None: the analysis default).
+    onset_method:  onset detector: ``fast`` (None gives it: ``LIVE_ONSET_METHOD``) or an aubio method
+                   (``hfc``, ``specflux``, ...: see ``vj.audio.analysis.ONSET_METHODS``). A method other
+                   than the analysis template's starts at its own default threshold.
     lost_after:    seconds without a callback before the input counts as lost.
     retry_every:   seconds between attempts to reopen a lost input.
     silent_after:  seconds below ``silence_db`` before a 'no signal' warning.
@@ -392,6 +399,10 @@ class LiveAudioSettings:
             raise AudioInputError(f"--hop must be one of {', '.join(map(str, LIVE_HOPS))} (got {self.hop})")
         if self.channel < 0:
             raise AudioInputError(f"--channel counts from 1, or 0 for a mix of all (got {self.channel})")
+        self.onset_method = self.onset_method or LIVE_ONSET_METHOD
+        if self.onset_method not in ONSET_METHODS:
+            raise AudioInputError(f"--onset-method '{self.onset_method}': no such onset method; use one of "
+                                  f"{', '.join(ONSET_METHODS)}")
 
 
 @dataclass(frozen=True)
@@ -399,7 +410,7 @@ class LiveHop:
     """One analysed hop, stamped in ``time.monotonic()`` seconds.
 
     time:          when the hop's first sample was captured.
-    onset_time:    when the onset happened (aubio's delay-corrected estimate); NaN when none.
+    onset_time:    when the onset happened (the detector's estimate of the attack); NaN when none.
     beat_time:     when the tracked beat fell; NaN when none.
     features:      normalised 0..1 values (rms, low, mid, high, perc, harm) for ``Features``.
     level_db:      the hop's RMS in dBFS (``AudioStatus.level_db`` is the peak-hold meter).
@@ -558,8 +569,9 @@ class LiveAudio:
     def _new_analyser(self) -> HopAnalyser:
         base = self._analysis_template or AnalysisSettings()
         changes: dict[str, Any] = {"sample_rate": self.capture.sample_rate, "hop": self.settings.hop}
-        if self.settings.onset_method:
-            changes["onset_method"] = self.settings.onset_method
+        method = self.settings.onset_method or LIVE_ONSET_METHOD
+        if method != base.onset_method:  # another method: its own threshold, not the template's
+            changes.update(onset_method=method, onset_threshold=None)
         settings = replace(base, **changes)
         if settings.high_hz >= settings.sample_rate / 2:
             settings = replace(settings, high_hz=settings.sample_rate / 4)
@@ -833,7 +845,7 @@ def _capture_main(request: dict) -> int:
 
 __all__ = ["AudioCapture", "AudioInputError", "AudioStatus", "FeatureNormaliser", "InputDevice", "LiveAudio",
            "LiveAudioSettings", "LiveHop", "SampleClock", "SampleRing", "choose_sample_rate",
-           "find_input_device", "input_devices", "open_portaudio", "LIVE_HOPS"]
+           "find_input_device", "input_devices", "open_portaudio", "LIVE_HOPS", "LIVE_ONSET_METHOD"]
 
 
 if __name__ == "__main__":

@@ -227,8 +227,9 @@ def default_specs() -> list[ParamSpec]:
         ParamSpec("input_gain", 0, 4, 1.0, smoothing_seconds=0.05, unit="×", group="audio",
                   doc="Linear gain on the audio input before analysis."),
         ParamSpec("onset_threshold", 0, 1, 0.3, follows_setlist=True, group="audio",
-                  doc="Onset detector threshold (aubio units); lower fires on softer hits. Until set, the "
-                      "detector keeps its method's own (see docs/live.md)."),
+                  doc="Onset detector threshold: for the live default `fast`, a 0..1 sensitivity (lower fires "
+                      "on softer hits); for aubio methods, aubio's own units. Until set, the detector keeps "
+                      "its method's default (see docs/live.md)."),
         # tempo
         ParamSpec("bpm", 20, 400, 120.0, follows_setlist=True, action="bpm", unit="BPM", group="tempo",
                   doc="Manual tempo; leads when the song's tempo lead is 'setlist'."),

@@ -48,7 +48,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     audio.add_argument("--sample-rate", type=int, help="Hz to ask the input for (falls back, with a message)")
     audio.add_argument("--hop", type=int, choices=(256, 512), default=256,
                        help="analysis hop in samples (256: lower latency; 512: less CPU)")
-    audio.add_argument("--onset-method", help="aubio onset method (default: the analysis default, specflux)")
+    audio.add_argument("--onset-method", metavar="METHOD",
+                       help="onset detector: 'fast' (the default: causal, decides within a hop of the attack) "
+                       "or an aubio method (hfc, specflux, complex, ...; aubio decides 4-5 hops after it)")
     audio.add_argument("--no-audio", action="store_true", help="no input: run on the internal tempo clock")
     tempo = parser.add_argument_group("tempo and cues")
     tempo.add_argument("--tempo", choices=("detected", "setlist", "tap", "midi_clock"),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from processes import stop_process
 
 
 def _start_jackd(name: str, log_path) -> subprocess.Popen | None:
@@ -37,7 +38,7 @@ def _start_jackd(name: str, log_path) -> subprocess.Popen | None:
             return process
         except jack.JackError:
             time.sleep(0.1)
-    _stop(process)
+    stop_process(process)
     return None
 
 
@@ -83,16 +84,6 @@ def _stale_server_names() -> list[str]:
     return names
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def jack_server(tmp_path_factory) -> Iterator[str]:
     """A JACK server (dummy driver, 48 kHz, 256-frame periods) for this test module.
@@ -120,4 +111,4 @@ def jack_server(tmp_path_factory) -> Iterator[str]:
         try:
             yield name
         finally:
-            _stop(process)
+            stop_process(process)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from processes import stop_process
 
 from jack_registry import reclaim
 
@@ -42,16 +43,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except OSError:
         pass
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 class JackServer:
@@ -86,7 +77,7 @@ class JackServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            _stop(self.process)
+            stop_process(self.process)
         reclaim(self.name)  # a server killed hard keeps its registry slot; free ours
 
 
@@ -156,7 +147,7 @@ class ClickFeeder:
             self.process.wait(timeout=5)
 
     def close(self) -> None:
-        _stop(self.process)
+        stop_process(self.process)
 
 
 @pytest.fixture
@@ -189,7 +180,7 @@ def xvfb_display(monkeypatch, tmp_path) -> Iterator[str]:
         monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
         yield display
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @pytest.fixture

@@ -126,7 +126,21 @@ class _AudioSource:
         self._container.close()
 
 
-class VideoRecorder:
+class _FinishOnExit:
+    """``with`` a recorder: a clean exit finishes the file (``close``), an exception throws it
+    away (``abort``). Both recorders define the two."""
+
+    def __enter__(self):  # -> the recorder itself
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is None:
+            self.close()  # type: ignore[attr-defined]
+        else:
+            self.abort()  # type: ignore[attr-defined]
+
+
+class VideoRecorder(_FinishOnExit):
     """Writes frames pushed one at a time to an H.264 MP4 (yuv420p, CRF 18) at a fixed fps.
 
     ``width`` and ``height`` must be even (yuv420p halves the colour planes); odd sizes raise
@@ -275,17 +289,9 @@ class VideoRecorder:
         except FileNotFoundError:
             pass
 
-    def __enter__(self) -> "VideoRecorder":
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
-class BackgroundRecorder:
+class BackgroundRecorder(_FinishOnExit):
     """A ``VideoRecorder`` fed from a bounded queue by a worker thread, for the live loop.
 
     ``write`` never blocks: when the encoder falls behind and the queue is full, the frame is
@@ -361,11 +367,3 @@ class BackgroundRecorder:
         self._thread.join()
         self.recorder.abort()
 
-    def __enter__(self) -> "BackgroundRecorder":
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vj.errors import SetlistError
 from vj.features import AUDIO_SOURCES
-from vj.yaml_source import PathKey, format_path, line_for, load_yaml_with_lines
+from vj.yaml_source import PathKey, format_path, line_for, load_yaml_with_lines, validation_error
 
 #: A number, or a keyframe string / expression (see vj.schedule).
 ScheduleValue = Union[float, str]
@@ -236,26 +236,6 @@ class Setlist(_Strict):
                             line=line_for(self.source_lines, where), field=format_path(where))
 
 
-def _pydantic_error(exc: ValidationError, path: Path, lines: dict[PathKey, int]) -> SetlistError:
-    # A typo shows up both as an unknown field and as a missing one: name the typo first.
-    first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-    where = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part and part.endswith("]")))
-    kind = first["type"]
-    message = first["msg"].removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        message = f"unknown field '{where[-1]}'"
-    elif kind == "missing":
-        message = f"missing required field '{where[-1]}'"
-    elif first.get("input") is not None and kind not in ("value_error",):
-        shown = repr(first["input"])
-        if len(shown) < 60:
-            message += f" (got {shown})"
-    more = len(exc.errors()) - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return SetlistError(message, file=str(path), line=line_for(lines, where), field=format_path(where))
-
-
 def load_setlist(path: str | Path) -> Setlist:
     """Read and validate a setlist file. Raises SetlistError naming file, line and field."""
     path = Path(path)
@@ -266,7 +246,7 @@ def load_setlist(path: str | Path) -> Setlist:
     try:
         setlist = Setlist.model_validate(data)
     except ValidationError as exc:
-        raise _pydantic_error(exc, path, lines) from None
+        raise validation_error(exc, path, lines) from None
     setlist.source_path = path
     setlist.source_lines = lines
     _check_references(setlist)

@@ -6,11 +6,14 @@ tree and, beside it, a map from each value's path (``("songs", 0, "cues", 2, "at
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from vj.errors import SetlistError
+from vj.errors import LocatedError, SetlistError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 PathKey = tuple[Any, ...]
 
@@ -86,3 +89,30 @@ def format_path(where: PathKey) -> str:
         else:
             text += ("." if text else "") + str(part)
     return text
+
+
+#: Parts of a pydantic error location that name a union member, not a field.
+_UNION_TAGS = ("int", "str", "float", "bool", "none", "literal['any']")
+
+
+def validation_error(exc: "ValidationError", path: Path, lines: dict[PathKey, int],
+                     error: type[LocatedError] = SetlistError) -> LocatedError:
+    """One located ``error`` for a pydantic ValidationError of a YAML file: its first problem, by
+    file, line and field, in words for people (and how many more there are)."""
+    # A typo shows up both as an unknown field and as a missing one: name the typo first.
+    first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    where = tuple(part for part in first["loc"]
+                  if not (isinstance(part, str) and ("[" in part or part in _UNION_TAGS)))
+    kind, message = first["type"], first["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        message = f"unknown field '{where[-1]}'"
+    elif kind == "missing":
+        message = f"missing required field '{where[-1]}'"
+    elif first.get("input") is not None and kind != "value_error":
+        shown = repr(first["input"])
+        if len(shown) < 60:
+            message += f" (got {shown})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return error(message, file=str(path), line=line_for(lines, where), field=format_path(where))

@@ -577,6 +577,12 @@ class LiveAudio:
             settings = replace(settings, high_hz=settings.sample_rate / 4)
         return HopAnalyser(settings)
 
+    def _reopen_fresh(self, hop: int) -> "tuple[HopAnalyser, FeatureNormaliser] | None":
+        """Reopen the input; on success a fresh analyser and normaliser (the rate may have changed)."""
+        if not self._reopen():
+            return None
+        return self._new_analyser(), FeatureNormaliser(hop / self.capture.sample_rate)
+
     def _run(self) -> None:
         hop = self.settings.hop
         analyser = self._new_analyser() if self.capture.ring is not None else None
@@ -589,9 +595,9 @@ class LiveAudio:
             if ring is None or clock is None or analyser is None:
                 if time.monotonic() - last_retry >= self.settings.retry_every:
                     last_retry = time.monotonic()
-                    if self._reopen():
-                        analyser = self._new_analyser()
-                        normaliser = FeatureNormaliser(hop / self.capture.sample_rate)
+                    fresh = self._reopen_fresh(hop)
+                    if fresh is not None:
+                        analyser, normaliser = fresh
                         quiet_since = None
                         continue
                 self._stop.wait(0.05)
@@ -605,9 +611,9 @@ class LiveAudio:
                     last_retry = time.monotonic()
                 if self.status.state == "lost" and time.monotonic() - last_retry >= self.settings.retry_every:
                     last_retry = time.monotonic()
-                    if self._reopen():
-                        analyser = self._new_analyser()
-                        normaliser = FeatureNormaliser(hop / self.capture.sample_rate)
+                    fresh = self._reopen_fresh(hop)
+                    if fresh is not None:
+                        analyser, normaliser = fresh
                         quiet_since = None
                 continue
             if self.onset_threshold is not None and self.onset_threshold != analyser.onset_threshold:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from vj.control.params import ACTIONS, ParamKind, ParamStore, default_specs
 from vj.control.router import STEP_TARGETS
 from vj.errors import LocatedError, SetlistError
-from vj.yaml_source import format_path, line_for, load_yaml_with_lines
+from vj.yaml_source import format_path, line_for, load_yaml_with_lines, validation_error
 
 Curve = Literal["linear", "exponential", "logarithmic", "scurve"]
 Mode = Literal["absolute", "relative_twos_complement", "relative_binary_offset", "relative_sign_magnitude",
@@ -160,27 +160,10 @@ def load_mapping(path: str | Path, store: ParamStore | None = None) -> MidiMappi
     try:
         mapping = MidiMapping.model_validate(data)
     except ValidationError as exc:
-        raise _pydantic_error(exc, path, lines) from None
+        raise validation_error(exc, path, lines, MappingError) from None
     _check_targets(mapping, store, path, lines)
     mapping.source_path = path
     return mapping
-
-
-def _pydantic_error(exc: ValidationError, path: Path, lines: dict) -> MappingError:
-    first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-    where = tuple(part for part in first["loc"]
-                  if not (isinstance(part, str) and ("[" in part or part in ("int", "str", "float", "bool",
-                                                                                    "literal['any']", "none"))))
-    kind, message = first["type"], first["msg"].removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        message = f"unknown field '{where[-1]}'"
-    elif kind == "missing":
-        message = f"missing required field '{where[-1]}'"
-    elif first.get("input") is not None and kind != "value_error":
-        shown = repr(first["input"])
-        if len(shown) < 60:
-            message += f" (got {shown})"
-    return MappingError(message, file=str(path), line=line_for(lines, where), field=format_path(where))
 
 
 def dump_mapping(mapping: MidiMapping) -> str:

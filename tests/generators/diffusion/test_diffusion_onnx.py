@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from vj.generators.base import GeneratorError
-from vj.generators.diffusion.tensorrt import (SDXL_UNET_INPUTS, UNET_INPUTS, _profile_shapes, build_engines, engine_key,
-                                              export_unet_onnx, export_vae_onnx)
+from vj.generators.diffusion.tensorrt import (SDXL_UNET_INPUTS, UNET_INPUTS, build_engines, engine_key,
+                                              export_unet_onnx, export_vae_onnx, profile_batches, static_shapes)
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -75,36 +75,21 @@ def test_engine_key_changes_with_everything_that_matters():
     assert engine_key("other/model", **base) != key
 
 
-def test_profile_covers_a_size_range_and_cfg_batch():
-    shapes = _profile_shapes(2, 64, 64, 8, (77, 1024))
-    low, opt, high = shapes["sample"]
-    assert low[2] <= 48 and high[2] >= 128 and opt == (2, 4, 64, 64)
-    assert low[0] == 1 and high[0] == 4
-    assert set(shapes) == set(UNET_INPUTS)
-    xl = _profile_shapes(2, 64, 64, 8, (77, 2048), pooled_dim=1280)     # SDXL: pooled embedding + time ids
-    assert xl["text_embeds"] == ((1, 1280), (2, 1280), (4, 1280)) and xl["time_ids"] == ((1, 6), (2, 6), (4, 6))
+def test_profiles_are_static_per_batch_and_cfg_doubles_each():
+    shapes = static_shapes(2, 64, 64, (77, 1024))
+    assert shapes == {"sample": (2, 4, 64, 64), "timestep": (2,), "encoder_hidden_states": (2, 77, 1024)}
+    assert profile_batches([1]) == [1, 2] and profile_batches([1, 3]) == [1, 2, 3, 6]
+    xl = static_shapes(2, 64, 64, (77, 2048), pooled_dim=1280)     # SDXL: pooled embedding + time ids
+    assert xl["text_embeds"] == (2, 1280) and xl["time_ids"] == (2, 6)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
-def test_build_engines_without_tensorrt_exports_onnx_then_says_so(tiny_model, tmp_path):
-    stages = []
+def test_build_engines_without_tensorrt_says_so_before_exporting(tiny_model, tmp_path):
+    """No TensorRT: one clear error before loading or exporting anything (an fp32 CPU export would
+    only give an fp32 engine later)."""
     with pytest.raises(GeneratorError, match="TensorRT is not installed"):
-        build_engines(str(tiny_model), 64, 64, 1, tmp_path, lambda stage, fraction: stages.append(fraction))
-    assert len(list(tmp_path.glob("*/onnx/unet.onnx"))) == 1
-    assert len(list(tmp_path.glob("*/onnx/vae_*.onnx"))) == 2
-    assert stages and stages == sorted(stages)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
-def test_build_engines_exports_sdxl_then_says_so(tiny_sdxl, tmp_path):
-    with pytest.raises(GeneratorError, match="TensorRT is not installed"):
-        build_engines(str(tiny_sdxl), 64, 64, 1, tmp_path)
-    unet = list(tmp_path.glob("*/onnx/unet.onnx"))
-    assert len(unet) == 1 and len(list(tmp_path.glob("*/onnx/vae_*.onnx"))) == 2
-    session = ort.InferenceSession(str(unet[0]), providers=["CPUExecutionProvider"])
-    shapes = {i.name: i.shape for i in session.get_inputs()}
-    assert shapes["encoder_hidden_states"][1:] == [77, 64] and shapes["text_embeds"][1:] == [32]
-    assert shapes["time_ids"][1:] == [6]
+        build_engines(str(tiny_model), 64, 64, 1, tmp_path)
+    assert not list(tmp_path.rglob("*.onnx"))
 
 
 def test_tensorrt_accelerator_needs_cuda(loaded):

@@ -1,150 +1,84 @@
-"""TensorRT path: export the UNet and VAE halves to ONNX, build engines ahead of the show, run them.
+"""TensorRT path: fp16 ONNX exported on the GPU → strongly typed engines built ahead of the show → run.
 
 Engines are built by ``vj compile`` (``build_engines``), never mid-show: a live run that asks for
-``accelerator: tensorrt`` loads a cached engine or fails at ``prepare`` with a message that says to
-compile. Engines take a *range* of sizes (an optimisation profile, 384..1024 px by default) so the
-output size can change without a rebuild, and the prompt embedding is a runtime input, so prompt
-changes never rebuild anything. SDXL UNets take two more runtime inputs, the pooled text embedding
-and the six time ids (diffusers' ``added_cond_kwargs``). LoRA scales are not runtime inputs: a LoRA
-is fused into the UNet before export, so a different LoRA or scale needs ``vj compile`` again.
+``accelerator: tensorrt`` loads cached engines or fails at ``prepare`` with one line saying what to
+do. What changed for TensorRT 10.x *and* 11.x (11 removed ``BuilderFlag.FP16`` and every weakly
+typed API):
 
-The building and running code follows NVIDIA's documented ``tensorrt`` Python API (Builder,
-OnnxParser, optimisation profiles, ``build_serialized_network``, ``Runtime.deserialize_cuda_engine``,
-``set_tensor_address`` + ``execute_async_v3`` on torch's CUDA stream). It has not been run on these
-machines (no GPU, no TensorRT wheel); the ONNX export before it is tested against onnxruntime.
+- **Strongly typed networks** (``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` where the flag
+  exists; 11.x is strongly typed always): every tensor's type comes from the ONNX file, so the
+  UNet is exported **in fp16 on CUDA** (``onnx_export``). SDXL's full VAE stays fp32 (it
+  overflows in fp16, which is why diffusers upcasts it).
+- **Static profiles** (min = opt = max) per output size, one per UNet batch the setlist can
+  produce (stream-batch steps, and each doubled for full CFG): a static profile is the fastest
+  engine for that shape. Each profile gets its own execution context, chosen by the input batch,
+  so switching CFG on never switches a profile on the hot path.
+- **A persistent timing cache** per GPU and TensorRT version (``timing/*.cache``), so the second
+  engine and every rebuild skip most kernel timing.
+- **Cache key** = GPU name + compute capability, TensorRT version, model id + weight fingerprint,
+  size, batch, precision, VAE and LoRA (``engine_cache.EngineKey``), also written as a JSON sidecar
+  beside each engine; writes are atomic, so a killed ``vj compile`` leaves nothing a later run trusts.
+- **One dedicated CUDA stream** for all three engines (never the legacy default stream, on which
+  TensorRT adds a synchronisation per call). When the caller already runs its frame on a
+  non-default stream, the engines run on that stream directly.
+- **Outputs callers cannot alias:** every call returns freshly allocated tensors (from torch's
+  caching allocator, so no cudaMalloc per frame); a caller may keep a result as long as it likes.
+- ``set_input_shape``, ``set_tensor_address`` and ``execute_async_v3`` results are checked.
+
+The prompt embedding is a runtime input, so prompt changes never rebuild anything. SDXL UNets take
+two more runtime inputs, the pooled text embedding and the six time ids. LoRA scales are not
+runtime inputs: a LoRA is fused into the UNet before export, so another LoRA or scale needs
+``vj compile`` again. This module's TensorRT calls are typed against ``tensorrt-stubs`` (10.x) and
+follow the 11.x migration guide; they have not run on these machines (no GPU, no TensorRT wheel).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 from vj.generators.base import GeneratorError
+from vj.generators.diffusion.engine_cache import (EngineKey, atomic_write_bytes, check_trusted, find_other_builds,
+                                                  remove_stale_temporaries, trusted, weights_fingerprint,
+                                                  write_sidecar)
+from vj.generators.diffusion.onnx_export import (SDXL_TIME_IDS, SDXL_UNET_INPUTS, UNET_INPUTS, export_unet_onnx,
+                                                 export_vae_onnx, is_sdxl_unet)
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
+Shape = tuple[int, ...]
 
-#: Size range every engine accepts (pixels), so a resolution change needs no rebuild.
-MIN_SIZE, MAX_SIZE = 384, 1024
-UNET_INPUTS = ("sample", "timestep", "encoder_hidden_states")
-#: SDXL's extra UNet inputs (diffusers' ``added_cond_kwargs``), after UNET_INPUTS in this order.
-SDXL_UNET_INPUTS = ("text_embeds", "time_ids")
-SDXL_TIME_IDS = 6   # original size, crop top-left, target size
+PRECISIONS = ("fp16", "fp32")
+ENGINE_NAMES = ("unet", "vae_encoder", "vae_decoder")
 
-
-def is_sdxl_unet(unet: Any) -> bool:
-    return getattr(unet.config, "addition_embed_type", None) == "text_time"
+__all__ = ["EngineKey", "PRECISIONS", "SDXL_TIME_IDS", "SDXL_UNET_INPUTS", "TensorRTModule", "TensorRTVae",
+           "UNET_INPUTS", "build_engine", "build_engines", "engine_folder", "engine_key", "export_unet_onnx",
+           "export_vae_onnx", "gpu_name", "is_sdxl_unet", "load_engines", "load_unet_engine", "profile_batches",
+           "require_cuda", "require_tensorrt", "static_shapes", "trt_version"]
 
 
-class _UNetForExport:
-    """The UNet with plain tensor inputs and one tensor output (what ONNX and TensorRT want)."""
+# ---- the machine ---------------------------------------------------------------------------------
 
-    def __new__(cls, unet: Any, *, added: bool = False) -> Any:
-        import torch
-
-        class Wrapped(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.unet = unet
-
-            def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any) -> Any:
-                return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
-
-        class WrappedXL(Wrapped):
-            def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any,  # type: ignore[override]
-                        text_embeds: Any, time_ids: Any) -> Any:
-                return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False,
-                                 added_cond_kwargs={"text_embeds": text_embeds, "time_ids": time_ids})[0]
-
-        return (WrappedXL() if added else Wrapped()).eval()
+def require_tensorrt() -> Any:
+    """The ``tensorrt`` module, or a one-line GeneratorError saying how to get it."""
+    try:
+        import tensorrt as trt
+    except ImportError as exc:
+        raise GeneratorError(
+            "TensorRT is not installed: install it on the show machine (`pip install 'vj[tensorrt]'`, an NVIDIA "
+            "GPU needed) and run `vj compile` again, or use accelerator: compile or eager") from exc
+    return trt
 
 
-def export_unet_onnx(unet: Any, path: Path, *, batch: int, latent_height: int, latent_width: int,
-                     text_tokens: int, text_dim: int, pooled_dim: int | None = None, opset: int = 17) -> Path:
-    """UNet → ONNX with dynamic batch and latent size (the TensorRT profile narrows them).
-
-    An SDXL UNet (``addition_embed_type="text_time"``) gets two more inputs, ``text_embeds``
-    (batch × ``pooled_dim``, the second text encoder's projection width) and ``time_ids`` (batch × 6)."""
+def require_cuda() -> None:
+    """A one-line GeneratorError unless torch sees a CUDA GPU (engines are built for, and on, one)."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parameter = next(unet.parameters())
-    sample = torch.randn(batch, unet.config.in_channels, latent_height, latent_width,
-                         device=parameter.device, dtype=parameter.dtype)
-    timestep = torch.full((batch,), 499.0, device=parameter.device, dtype=torch.float32)
-    hidden = torch.randn(batch, text_tokens, text_dim, device=parameter.device, dtype=parameter.dtype)
-    inputs: tuple[Any, ...] = (sample, timestep, hidden)
-    names = list(UNET_INPUTS)
-    axes = {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-            "encoder_hidden_states": {0: "batch"}, "latent": {0: "batch", 2: "height", 3: "width"}}
-    sdxl = is_sdxl_unet(unet)
-    if sdxl:
-        if pooled_dim is None:
-            time_dim = int(unet.config.addition_time_embed_dim)
-            pooled_dim = int(unet.config.projection_class_embeddings_input_dim) - SDXL_TIME_IDS * time_dim
-        size = float(latent_height * 8), float(latent_width * 8)
-        text_embeds = torch.randn(batch, pooled_dim, device=parameter.device, dtype=parameter.dtype)
-        time_ids = torch.tensor([[*size, 0.0, 0.0, *size]] * batch, device=parameter.device, dtype=parameter.dtype)
-        inputs += (text_embeds, time_ids)
-        names += list(SDXL_UNET_INPUTS)
-        axes.update(text_embeds={0: "batch"}, time_ids={0: "batch"})
-    with torch.inference_mode(False), torch.no_grad():
-        torch.onnx.export(
-            _UNetForExport(unet, added=sdxl), inputs, str(path), input_names=names,
-            output_names=["latent"], opset_version=opset, dynamo=False, do_constant_folding=True,
-            dynamic_axes=axes)
-    log.info("exported UNet to %s", path)
-    return path
-
-
-def export_vae_onnx(vae: Any, folder: Path, *, height: int, width: int, opset: int = 17) -> list[Path]:
-    """VAE encoder (image −1..1 → latent) and decoder (latent → image −1..1) as two ONNX files."""
-    import torch
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    parameter = next(vae.parameters())
-    tiny = hasattr(vae, "latent_magnitude")
-
-    class Encoder(torch.nn.Module):
-        def forward(self, image: Any) -> Any:
-            encoded = vae.encode(image)
-            return encoded.latents if tiny else encoded.latent_dist.mean
-
-    class Decoder(torch.nn.Module):
-        def forward(self, latent: Any) -> Any:
-            return vae.decode(latent, return_dict=False)[0]
-
-    scale = 2 ** (len(vae.config.encoder_block_out_channels if tiny else vae.config.block_out_channels) - 1)
-    image = torch.randn(1, 3, height, width, device=parameter.device, dtype=parameter.dtype)
-    latent = torch.randn(1, 4, height // scale, width // scale, device=parameter.device, dtype=parameter.dtype)
-    paths = []
-    for name, module, example, axes in (
-            ("vae_encoder", Encoder(), image, {"image": {2: "height", 3: "width"}}),
-            ("vae_decoder", Decoder(), latent, {"latent": {2: "height", 3: "width"}})):
-        path = folder / f"{name}.onnx"
-        input_name = next(iter(axes))
-        with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(module.eval(), (example,), str(path), input_names=[input_name], output_names=["output"],
-                              opset_version=opset, dynamo=False, dynamic_axes=axes)
-        paths.append(path)
-    return paths
-
-
-def engine_key(model: str, *, width: int, height: int, batch: int, precision: str, gpu_name: str,
-               trt_version: str, vae: str = "full", lora: str | None = None, lora_scale: float = 1.0) -> str:
-    """Cache folder name: everything that makes an engine unusable elsewhere is in it."""
-    fields = {"model": model, "width": width, "height": height, "batch": batch, "precision": precision,
-              "gpu": gpu_name, "tensorrt": trt_version, "vae": vae, "range": [MIN_SIZE, MAX_SIZE]}
-    if lora:
-        fields.update(lora=lora, lora_scale=round(float(lora_scale), 4))
-    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in model)[-48:]
-    return f"{safe}--{batch}x{width}x{height}--{precision}--{digest}"
+    if not torch.cuda.is_available():
+        raise GeneratorError(
+            "no CUDA GPU is visible here (torch.cuda.is_available() is False), and TensorRT engines are built on "
+            "the GPU that runs them: run `vj compile` on the show machine, or use accelerator: compile or eager")
 
 
 def gpu_name() -> str:
@@ -153,196 +87,319 @@ def gpu_name() -> str:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
+def compute_capability() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "none"
+    major, minor = torch.cuda.get_device_capability()
+    return f"{major}.{minor}"
+
+
 def trt_version() -> str:
     try:
-        import tensorrt as trt  # noqa: F401
+        import tensorrt as trt
     except ImportError:
         return "none"
     return str(trt.__version__)
 
 
-def _profile_shapes(batch: int, latent_height: int, latent_width: int, scale: int, text: tuple[int, int],
-                    pooled_dim: int | None = None,
-                    ) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """min/opt/max shapes per input: sizes MIN_SIZE..MAX_SIZE px, opt at the setlist's size; with
-    ``pooled_dim`` (SDXL) also the pooled text embedding and the time ids."""
-    low, high = MIN_SIZE // scale, MAX_SIZE // scale
-    lat_lo = (min(low, latent_height), min(low, latent_width))
-    lat_hi = (max(high, latent_height), max(high, latent_width))
+# ---- keys and folders ----------------------------------------------------------------------------
+
+def engine_key(model: str, *, width: int, height: int, batch: int, precision: str, gpu_name: str,
+               trt_version: str, compute_capability: str = "none", weights: str = "", vae: str = "full",
+               lora: str | None = None, lora_scale: float = 1.0) -> str:
+    """Cache folder name: everything that makes an engine unusable elsewhere is in it."""
+    return EngineKey(model=model, weights=weights, gpu=gpu_name, compute_capability=compute_capability,
+                     tensorrt=trt_version, width=width, height=height, batch=batch, precision=precision, vae=vae,
+                     lora=lora, lora_scale=lora_scale).folder_name()
+
+
+def _precision_of(dtype: Any) -> str:
+    import torch
+
+    return "fp16" if dtype == torch.float16 else "fp32"
+
+
+def key_for(loaded: Any, width: int, height: int, batch: int, precision: str | None = None) -> EngineKey:
+    """The key of the engines for ``loaded`` on this machine (GPU, TensorRT) at this size and batch."""
+    return EngineKey(model=loaded.name, weights=weights_fingerprint(loaded.folder), gpu=gpu_name(),
+                     compute_capability=compute_capability(), tensorrt=trt_version(), width=width, height=height,
+                     batch=batch, precision=precision or _precision_of(loaded.dtype), vae=loaded.vae_kind,
+                     lora=loaded.lora, lora_scale=loaded.lora_scale)
+
+
+def engine_folder(cache_dir: Path, key: EngineKey) -> Path:
+    return Path(cache_dir) / key.folder_name()
+
+
+def timing_cache_path(cache_dir: Path) -> Path:
+    """One timing cache per GPU model and TensorRT version (what its entries are valid for)."""
+    safe = "".join(c if c.isalnum() else "-" for c in gpu_name())
+    return Path(cache_dir) / "timing" / f"{safe}-sm{compute_capability()}-trt{trt_version()}.cache"
+
+
+# ---- shapes --------------------------------------------------------------------------------------
+
+def profile_batches(batches: Iterable[int]) -> list[int]:
+    """Every UNet batch to give a static profile: each base batch and its double (full CFG)."""
+    found = set()
+    for batch in batches:
+        found.update((int(batch), 2 * int(batch)))
+    return sorted(found)
+
+
+def static_shapes(batch: int, latent_height: int, latent_width: int, text: tuple[int, int],
+                  pooled_dim: int | None = None) -> dict[str, Shape]:
+    """Each UNet input's one shape at this batch and latent size (min = opt = max in the profile)."""
     tokens, dim = text
-    # Batch 1..2×batch: guidance switching full CFG on doubles the batch; the engine must take both.
-    top = 2 * batch
-    shapes = {
-        "sample": ((1, 4) + lat_lo, (batch, 4, latent_height, latent_width), (top, 4) + lat_hi),
-        "timestep": ((1,), (batch,), (top,)),
-        "encoder_hidden_states": ((1, tokens, dim), (batch, tokens, dim), (top, tokens, dim)),
+    shapes: dict[str, Shape] = {
+        "sample": (batch, 4, latent_height, latent_width),
+        "timestep": (batch,),
+        "encoder_hidden_states": (batch, tokens, dim),
     }
     if pooled_dim is not None:
-        shapes["text_embeds"] = ((1, pooled_dim), (batch, pooled_dim), (top, pooled_dim))
-        shapes["time_ids"] = ((1, SDXL_TIME_IDS), (batch, SDXL_TIME_IDS), (top, SDXL_TIME_IDS))
+        shapes["text_embeds"] = (batch, pooled_dim)
+        shapes["time_ids"] = (batch, SDXL_TIME_IDS)
     return shapes
 
 
-def build_engine(onnx_path: Path, engine_path: Path, shapes: dict[str, tuple[Any, Any, Any]], *,
-                 fp16: bool = True, workspace_gib: float = 8.0) -> Path:
-    """ONNX → serialized TensorRT engine, with one optimisation profile covering ``shapes``."""
-    import tensorrt as trt
+# ---- building ------------------------------------------------------------------------------------
 
+def _network_flags(trt: Any) -> int:
+    """STRONGLY_TYPED where the flag exists (10.x); 11.x networks are strongly typed with no flag."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 0 if flag is None else 1 << int(flag)
+
+
+def _attach_timing_cache(trt: Any, config: Any, path: Path | None) -> None:
+    """Start from the saved timing cache (if any and still valid for this TensorRT/GPU), else empty."""
+    data = path.read_bytes() if path is not None and path.is_file() else b""
+    cache = config.create_timing_cache(data)
+    if cache is None or not config.set_timing_cache(cache, False):
+        if not data:
+            raise GeneratorError("TensorRT could not create a timing cache (see the log above)")
+        log.warning("timing cache %s is not valid for this TensorRT/GPU; starting a new one", path)
+        cache = config.create_timing_cache(b"")
+        if cache is None or not config.set_timing_cache(cache, False):
+            raise GeneratorError("TensorRT could not create a timing cache (see the log above)")
+
+
+def build_engine(onnx_path: Path, engine_path: Path, profiles: Sequence[dict[str, Shape]], *,
+                 timing_cache: Path | None = None, workspace_gib: float = 8.0) -> Path:
+    """ONNX → serialized, strongly typed TensorRT engine with one static profile per entry of
+    ``profiles``; written atomically, and the timing cache saved (atomically) after the build."""
+    trt = require_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
+    network = builder.create_network(_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse_from_file(str(onnx_path)):   # by path: external data is found beside it
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise GeneratorError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-    profile = builder.create_optimization_profile()
-    for name, (low, opt, high) in shapes.items():
-        profile.set_shape(name, low, opt, high)
-    config.add_optimization_profile(profile)
+    _attach_timing_cache(trt, config, timing_cache)
+    for shapes in profiles:
+        profile = builder.create_optimization_profile()
+        for name, shape in shapes.items():
+            profile.set_shape(name, shape, shape, shape)   # static: the fastest kernels for this one shape
+        if config.add_optimization_profile(profile) < 0:
+            raise GeneratorError(f"TensorRT rejected the profile {shapes} for {onnx_path}")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise GeneratorError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
-    engine_path.parent.mkdir(parents=True, exist_ok=True)
-    engine_path.write_bytes(bytes(serialized))
-    return engine_path
+    atomic_write_bytes(engine_path, serialized)
+    if timing_cache is not None:
+        atomic_write_bytes(timing_cache, config.get_timing_cache().serialize())
+    return Path(engine_path)
 
 
-class TensorRTModule:
-    """A built engine run on torch's current CUDA stream, reading and writing torch tensors in place.
-
-    Output buffers are allocated once per shape and reused (address-stable, CUDA-graph friendly).
-    Inputs are cast to the engine's input dtype (ONNX files are exported in fp32 on the CPU while the
-    hot loop runs fp16 on CUDA); a tensor already in that dtype is passed as it is."""
-
-    def __init__(self, engine_path: Path) -> None:
-        import tensorrt as trt
-
-        self._trt = trt
-        self.logger = trt.Logger(trt.Logger.WARNING)
-        runtime = trt.Runtime(self.logger)
-        self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
-        if self.engine is None:
-            raise GeneratorError(f"TensorRT could not load {engine_path}; rebuild it with `vj compile`")
-        self.context = self.engine.create_execution_context()
-        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        self._buffers: dict[str, Any] = {}
-        self._input_dtypes = {name: self._torch_dtype(name) for name in self.inputs}
-
-    def _torch_dtype(self, name: str) -> Any:
-        import torch
-
-        return torch.float16 if self.engine.get_tensor_dtype(name) == self._trt.DataType.HALF else torch.float32
-
-    def __call__(self, *tensors: Any) -> Any:
-        import torch
-
-        if len(tensors) != len(self.inputs):
-            raise GeneratorError(f"TensorRT engine takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
-                                 f"got {len(tensors)}; rebuild it with `vj compile`")
-        kept = []  # cast copies must live until the engine has run
-        for name, tensor in zip(self.inputs, tensors):
-            tensor = tensor.to(self._input_dtypes[name]).contiguous()
-            kept.append(tensor)
-            self.context.set_input_shape(name, tuple(tensor.shape))
-            self.context.set_tensor_address(name, tensor.data_ptr())
-        result = []
-        for name in self.outputs:
-            shape = tuple(self.context.get_tensor_shape(name))
-            buffer = self._buffers.get(name)
-            if buffer is None or tuple(buffer.shape) != shape:
-                buffer = self._buffers[name] = torch.empty(shape, dtype=self._torch_dtype(name), device="cuda")
-            self.context.set_tensor_address(name, buffer.data_ptr())
-            result.append(buffer)
-        if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
-            raise GeneratorError("TensorRT engine execution failed")
-        return result[0]
-
-
-def engine_folder(cache_dir: Path, model: str, width: int, height: int, batch: int, vae: str = "full",
-                  lora: str | None = None, lora_scale: float = 1.0) -> Path:
-    precision = "fp16"
-    return Path(cache_dir) / engine_key(model, width=width, height=height, batch=batch, precision=precision,
-                                        gpu_name=gpu_name(), trt_version=trt_version(), vae=vae, lora=lora,
-                                        lora_scale=lora_scale)
+def export_onnx_files(loaded: Any, folder: Path, key: EngineKey, *, width: int, height: int,
+                      batch: int) -> dict[str, Path]:
+    """The UNet and VAE ONNX files for ``key`` in ``folder/onnx``, exported on ``loaded``'s device and
+    dtype; files whose sidecar matches ``key`` are reused, anything else is exported again."""
+    scale = loaded.vae_scale_factor
+    onnx_folder = Path(folder) / "onnx"
+    paths = {name: onnx_folder / f"{name}.onnx" for name in ENGINE_NAMES}
+    if not trusted(paths["unet"], key):
+        export_unet_onnx(loaded.unet, paths["unet"], batch=batch, latent_height=height // scale,
+                         latent_width=width // scale, text_tokens=int(loaded.tokenizer.model_max_length),
+                         text_dim=loaded.text_dim, pooled_dim=loaded.pooled_dim)
+        write_sidecar(paths["unet"], key)
+    if not (trusted(paths["vae_encoder"], key) and trusted(paths["vae_decoder"], key)):
+        for path in export_vae_onnx(loaded.vae, onnx_folder, height=height, width=width):
+            write_sidecar(path, key)
+    return paths
 
 
 def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Path,
                   progress: Progress | None = None, *, vae: str = "full", tiny_vae_path: str | None = None,
-                  allow_download: bool = False, lora: str | None = None, lora_scale: float = 1.0) -> list[Path]:
-    """Everything ``vj compile`` builds for one model and size: ONNX files, then TensorRT engines.
+                  allow_download: bool = False, lora: str | None = None, lora_scale: float = 1.0,
+                  batches: Sequence[int] | None = None, precision: str = "fp16") -> list[Path]:
+    """Everything ``vj compile`` builds for one model and size: fp16 ONNX files exported on the GPU,
+    then strongly typed engines. Checks for TensorRT and a GPU first (before loading gigabytes).
 
-    ``batch`` is the UNet batch (steps with stream batching, ×2 with full CFG). Cached: a file that
-    already exists is reused. Without ``tensorrt`` installed this exports the ONNX files and then
-    raises a GeneratorError saying so."""
+    ``batch`` is the base UNet batch (stream-batch steps, or 1) and names the cache folder;
+    ``batches`` every base batch the setlist's styles produce (default: just ``batch``); each gets
+    a static profile, and so does its double (full CFG). Files whose sidecars match are reused."""
+    import torch
+
     from vj.generators.diffusion.loader import check_size, load_model
 
+    if precision not in PRECISIONS:
+        raise GeneratorError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
     report = progress or (lambda stage, fraction: None)
-    loaded = load_model(model, device="cpu", vae=vae, tiny_vae_path=tiny_vae_path, allow_download=allow_download,
-                        lora=lora, lora_scale=lora_scale)
+    require_tensorrt()
+    require_cuda()
+    remove_stale_temporaries(cache_dir)
+    report("load the model on the GPU", 0.02)
+    loaded = load_model(model, device="cuda", dtype=torch.float16 if precision == "fp16" else torch.float32,
+                        vae=vae, tiny_vae_path=tiny_vae_path, allow_download=allow_download, lora=lora,
+                        lora_scale=lora_scale)
     check_size(loaded, width, height, static_shapes=True)
-    folder = engine_folder(cache_dir, model, width, height, batch, vae, lora, lora_scale)
+    key = key_for(loaded, width, height, batch, precision)
+    folder = engine_folder(cache_dir, key)
     scale = loaded.vae_scale_factor
-    tokens = int(loaded.tokenizer.model_max_length)
-    dim = loaded.text_dim            # SDXL: both text encoders' widths side by side
-    pooled_dim = loaded.pooled_dim   # SDXL: the pooled text embedding (None for SD)
-    unet_onnx = folder / "onnx" / "unet.onnx"
-    report("export UNet to ONNX", 0.05)
-    if not unet_onnx.exists():
-        export_unet_onnx(loaded.unet, unet_onnx, batch=batch, latent_height=height // scale,
-                         latent_width=width // scale, text_tokens=tokens, text_dim=dim, pooled_dim=pooled_dim)
-    report("export VAE to ONNX", 0.3)
-    vae_onnx = [folder / "onnx" / "vae_encoder.onnx", folder / "onnx" / "vae_decoder.onnx"]
-    if not all(p.exists() for p in vae_onnx):
-        vae_onnx = export_vae_onnx(loaded.vae, folder / "onnx", height=height, width=width)
-    (folder / "key.json").write_text(json.dumps({"model": model, "width": width, "height": height, "batch": batch,
-                                                 "vae": vae, "gpu": gpu_name(), "tensorrt": trt_version()}))
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError as exc:
-        raise GeneratorError(
-            f"TensorRT is not installed, so no engines were built (ONNX files are in {folder / 'onnx'}). "
-            f"Install it on the show machine (`pip install tensorrt`, CUDA GPU needed) and run `vj compile` "
-            f"again, or use accelerator: compile / eager") from exc
+    report("export ONNX (fp16 on the GPU)", 0.05)
+    onnx = export_onnx_files(loaded, folder, key, width=width, height=height, batch=batch)
+    timing = timing_cache_path(cache_dir)
+    tokens, dim = int(loaded.tokenizer.model_max_length), loaded.text_dim
+    unet_profiles = [static_shapes(b, height // scale, width // scale, (tokens, dim), loaded.pooled_dim)
+                     for b in profile_batches(batches or [batch])]
+    profiles = {
+        "unet": unet_profiles,
+        "vae_encoder": [{"image": (1, 3, height, width)}],
+        "vae_decoder": [{"latent": (1, 4, height // scale, width // scale)}],
+    }
     built = []
-    unet_engine = folder / "unet.engine"
-    report("build UNet engine (minutes)", 0.4)
-    if not unet_engine.exists():
-        build_engine(unet_onnx, unet_engine,
-                     _profile_shapes(batch, height // scale, width // scale, scale, (tokens, dim), pooled_dim))
-    built.append(unet_engine)
-    # SDXL's full VAE overflows in fp16 (diffusers upcasts it): its engines stay fp32.
-    vae_fp16 = not (loaded.family == "sdxl" and vae == "full" and getattr(loaded.vae.config, "force_upcast", False))
-    for i, (name, onnx_path) in enumerate(zip(("vae_encoder", "vae_decoder"), vae_onnx)):
-        report(f"build {name} engine", 0.8 + 0.1 * i)
+    for index, name in enumerate(ENGINE_NAMES):
         engine = folder / f"{name}.engine"
-        if not engine.exists():
-            if name == "vae_encoder":
-                shapes = {"image": ((1, 3, MIN_SIZE, MIN_SIZE), (1, 3, height, width),
-                                    (1, 3, max(MAX_SIZE, height), max(MAX_SIZE, width)))}
-            else:
-                shapes = {"latent": ((1, 4, MIN_SIZE // scale, MIN_SIZE // scale), (1, 4, height // scale, width // scale),
-                                     (1, 4, max(MAX_SIZE, height) // scale, max(MAX_SIZE, width) // scale))}
-            build_engine(onnx_path, engine, shapes, fp16=vae_fp16)
+        report(f"build the {name} engine" + (" (minutes)" if name == "unet" else ""), 0.3 + 0.23 * index)
+        if not trusted(engine, key) or (name == "unet" and not _has_batches(engine, profile_batches(batches or [batch]))):
+            build_engine(onnx[name], engine, profiles[name], timing_cache=timing)
+            write_sidecar(engine, key, profiles=[{k: list(v) for k, v in p.items()} for p in profiles[name]],
+                          batches=profile_batches(batches or [batch]) if name == "unet" else [1])
         built.append(engine)
     report("done", 1.0)
     return built
 
 
+def _has_batches(engine: Path, wanted: Sequence[int]) -> bool:
+    from vj.generators.diffusion.engine_cache import read_sidecar
+
+    record = read_sidecar(engine) or {}
+    return set(wanted) <= set(record.get("batches", []))
+
+
+# ---- running -------------------------------------------------------------------------------------
+
+def _torch_dtypes(trt: Any) -> dict[Any, Any]:
+    import torch
+
+    pairs = (("HALF", torch.float16), ("FLOAT", torch.float32), ("BF16", torch.bfloat16), ("INT32", torch.int32),
+             ("INT64", torch.int64), ("BOOL", torch.bool), ("INT8", torch.int8), ("UINT8", torch.uint8))
+    return {getattr(trt.DataType, name): dtype for name, dtype in pairs if hasattr(trt.DataType, name)}
+
+
+class TensorRTModule:
+    """A built engine run on a dedicated CUDA stream, reading torch tensors and returning new ones.
+
+    Contract: each call returns freshly allocated output tensors (callers may keep them; nothing is
+    overwritten by a later call). Inputs are cast to the engine's input dtypes. The engine runs on
+    the caller's current stream when that is not the legacy default stream, else on ``stream``
+    (ordered after the caller's pending work and before its next, with GPU-side waits only)."""
+
+    def __init__(self, engine_path: Path, *, key: EngineKey | None = None, stream: Any = None) -> None:
+        import torch
+
+        trt = require_tensorrt()
+        require_cuda()
+        self.path = Path(engine_path)
+        if key is not None:
+            check_trusted(self.path, key)
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)
+        engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if engine is None:
+            raise GeneratorError(
+                f"TensorRT {trt.__version__} could not load {self.path} (corrupt, or built by another TensorRT "
+                f"version or GPU): delete {self.path.parent} and run `vj compile SETLIST` again")
+        self.engine = engine
+        self.device = torch.device("cuda", torch.cuda.current_device())
+        self.stream = stream if stream is not None else torch.cuda.Stream(self.device)
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        dtypes = _torch_dtypes(trt)
+        self._dtypes = {name: dtypes[engine.get_tensor_dtype(name)] for name in names}
+        # One execution context per static profile, keyed by its batch: set up once, here.
+        self._contexts: dict[int, Any] = {}
+        for index in range(engine.num_optimization_profiles):
+            context = engine.create_execution_context()
+            if context is None:
+                raise GeneratorError(f"not enough GPU memory to run {self.path}; lower the resolution or close "
+                                     f"other GPU programs")
+            if not context.set_optimization_profile_async(index, self.stream.cuda_stream):
+                raise GeneratorError(f"TensorRT could not select profile {index} of {self.path}")
+            low = engine.get_tensor_profile_shape(self.inputs[0], index)[0]
+            self._contexts[int(low[0])] = context
+        self.stream.synchronize()   # profile selection lands before the first frame (prepare, not the show)
+
+    @property
+    def batches(self) -> list[int]:
+        """The input batch sizes this engine has a profile for."""
+        return sorted(self._contexts)
+
+    def __call__(self, *tensors: Any) -> Any:
+        import torch
+
+        if len(tensors) != len(self.inputs):
+            raise GeneratorError(f"TensorRT engine {self.path.name} takes {len(self.inputs)} inputs "
+                                 f"({', '.join(self.inputs)}), got {len(tensors)}; run `vj compile` again")
+        batch = int(tensors[0].shape[0])
+        context = self._contexts.get(batch)
+        if context is None:
+            raise GeneratorError(f"TensorRT engine {self.path} has profiles for batch {self.batches}, not {batch}: "
+                                 f"run `vj compile SETLIST` for this setlist's steps and guidance")
+        caller = torch.cuda.current_stream(self.device)
+        own = caller == torch.cuda.default_stream(self.device)
+        run_on = self.stream if own else caller
+        kept = []   # cast copies must live until the engine has read them
+        for name, tensor in zip(self.inputs, tensors):
+            tensor = tensor.to(self._dtypes[name]).contiguous()
+            kept.append(tensor)
+            if not context.set_input_shape(name, tuple(tensor.shape)):
+                raise GeneratorError(f"TensorRT engine {self.path.name} cannot take {name} of shape "
+                                     f"{tuple(tensor.shape)} (its profiles are static: run `vj compile` for this size)")
+            if not context.set_tensor_address(name, tensor.data_ptr()):
+                raise GeneratorError(f"TensorRT refused the address of input {name} (misaligned tensor?)")
+        results = []
+        for name in self.outputs:
+            output = torch.empty(tuple(context.get_tensor_shape(name)), dtype=self._dtypes[name], device=self.device)
+            if not context.set_tensor_address(name, output.data_ptr()):
+                raise GeneratorError(f"TensorRT refused the address of output {name}")
+            results.append(output)
+        if own:
+            self.stream.wait_stream(caller)     # the inputs were made on the caller's stream
+        if not context.execute_async_v3(run_on.cuda_stream):
+            raise GeneratorError(f"TensorRT engine {self.path.name} failed to run (see the log above)")
+        if own:
+            caller.wait_stream(self.stream)     # the caller's next work sees the outputs
+            for tensor in kept + results:        # the allocator must not reuse them before TensorRT is done
+                tensor.record_stream(self.stream)
+        return results[0]
+
+
 class TensorRTVae:
     """The VAE encoder/decoder engines behind the two calls the hot loop makes on a diffusers VAE."""
 
-    def __init__(self, folder: Path, config: Any) -> None:
+    def __init__(self, folder: Path, config: Any, *, key: EngineKey | None = None, stream: Any = None) -> None:
         from types import SimpleNamespace
 
         self._namespace = SimpleNamespace
-        self.encoder = TensorRTModule(folder / "vae_encoder.engine")
-        self.decoder = TensorRTModule(folder / "vae_decoder.engine")
+        self.encoder = TensorRTModule(Path(folder) / "vae_encoder.engine", key=key, stream=stream)
+        self.decoder = TensorRTModule(Path(folder) / "vae_decoder.engine", key=key, stream=self.encoder.stream)
         self.config = config
 
     def encode(self, image: Any) -> Any:
@@ -353,22 +410,41 @@ class TensorRTVae:
         return (self.decoder(latent),)
 
 
-def load_engines(cache_dir: Path, loaded: Any, width: int, height: int, batch: int) -> tuple[TensorRTModule, TensorRTVae]:
-    """The cached UNet and VAE engines for this model/size/batch/GPU, or a GeneratorError saying to compile."""
-    folder = engine_folder(cache_dir, loaded.name, width, height, batch, loaded.vae_kind, loaded.lora,
-                           loaded.lora_scale)
-    return load_unet_engine(folder, loaded.name, width, height, batch), TensorRTVae(folder, loaded.vae.config)
+def load_engines(cache_dir: Path, loaded: Any, width: int, height: int, batch: int,
+                 stream: Any = None) -> tuple[TensorRTModule, TensorRTVae]:
+    """The cached UNet and VAE engines for this model/size/batch/GPU/TensorRT, all on one dedicated
+    stream (``stream``, or a new one), or a one-line GeneratorError saying to compile."""
+    folder, key = _checked_folder(cache_dir, loaded, width, height, batch)
+    unet = TensorRTModule(folder / "unet.engine", key=key, stream=stream)
+    missing = sorted(set(profile_batches([batch])) - set(unet.batches))
+    if missing:
+        raise GeneratorError(f"the TensorRT UNet in {folder} has no profile for batch {missing} (full CFG doubles "
+                             f"the batch); run `vj compile SETLIST` again")
+    return unet, TensorRTVae(folder, loaded.vae.config, key=key, stream=unet.stream)
 
 
-def load_unet_engine(folder: Path, model: str, width: int, height: int, batch: int) -> TensorRTModule:
-    """The cached UNet engine in ``folder``, or a GeneratorError saying to compile."""
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError as exc:
-        raise GeneratorError("accelerator: tensorrt needs the `tensorrt` package on a CUDA machine; "
-                             "use accelerator: compile or eager here") from exc
-    engine = Path(folder) / "unet.engine"
-    if not engine.exists():
-        raise GeneratorError(f"no TensorRT engine for {model} at {width}x{height}, batch {batch} on {gpu_name()} "
-                             f"(looked for {engine}); run `vj compile SETLIST` before the show")
-    return TensorRTModule(engine)
+def _checked_folder(cache_dir: Path, loaded: Any, width: int, height: int, batch: int) -> tuple[Path, EngineKey]:
+    """The engine folder for this run and its key, or a GeneratorError naming what is there instead."""
+    require_tensorrt()
+    key = key_for(loaded, width, height, batch)
+    folder = engine_folder(cache_dir, key)
+    if not (folder / "unet.engine").is_file():
+        others = find_other_builds(cache_dir, key)
+        if others:
+            other = others[0]
+            raise GeneratorError(
+                f"the TensorRT engines in {cache_dir} for {loaded.name} at {width}x{height} were built for "
+                f"{other.get('gpu')} (sm {other.get('compute_capability')}) with TensorRT {other.get('tensorrt')}, "
+                f"batch {other.get('batch')}, {other.get('precision')}; this is {key.gpu} (sm "
+                f"{key.compute_capability}) with TensorRT {key.tensorrt}, batch {batch}, {key.precision}: "
+                f"run `vj compile SETLIST` on this machine")
+        raise GeneratorError(f"no TensorRT engine for {loaded.name} at {width}x{height}, batch {batch} on "
+                             f"{key.gpu} (looked for {folder / 'unet.engine'}); run `vj compile SETLIST` before the show")
+    return folder, key
+
+
+def load_unet_engine(cache_dir: Path, loaded: Any, width: int, height: int, batch: int,
+                     stream: Any = None) -> TensorRTModule:
+    """The cached UNet engine alone (see ``load_engines``)."""
+    folder, key = _checked_folder(cache_dir, loaded, width, height, batch)
+    return TensorRTModule(folder / "unet.engine", key=key, stream=stream)

@@ -108,6 +108,9 @@ class RenderTarget:
         self.texture.repeat_y = False
         self.texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
         self.framebuffer = ctx.framebuffer(color_attachments=[self.texture])
+        self._tensor_upload: Any = None      # vj.render.cuda_interop strategies, made on first use
+        self._upload_framebuffer: Any = None
+        self._download: Any = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -136,7 +139,51 @@ class RenderTarget:
         raw = np.frombuffer(self.texture.read(), dtype=np.float32)
         return raw.reshape(self.height, self.width, 4)[::-1].copy()
 
+    def write_tensor(self, tensor: Any, stream: Any = None) -> None:
+        """Write a 1×3×H×W torch frame (0..1, row 0 at the top) into this target without a host
+        round trip where CUDA–GL interop works (``vj.render.cuda_interop``): converted to RGBA8 on
+        its device, copied into an RGBA8 texture, then blitted into this one on the GPU. The
+        strategy is chosen on the first call and kept (``upload_path`` names it)."""
+        from vj.render.cuda_interop import make_tensor_upload
+
+        if self._tensor_upload is None or self._tensor_upload.device != tensor.device:
+            self._release_tensor_upload()
+            self._tensor_upload = make_tensor_upload(self.ctx, self.width, self.height, tensor.device)
+            self._upload_framebuffer = self.ctx.framebuffer(color_attachments=[self._tensor_upload.texture])
+        self._tensor_upload.upload(tensor, stream)
+        self.ctx.copy_framebuffer(self.framebuffer, self._upload_framebuffer)
+
+    @property
+    def upload_path(self) -> str | None:
+        """How ``write_tensor`` moves pixels ("cuda-gl interop", "pinned PBO", "host"), once used."""
+        return None if self._tensor_upload is None else self._tensor_upload.path
+
+    def read_tensor(self, device: Any, stream: Any = None) -> Any:
+        """This target's pixels as a new 1×3×H×W float32 tensor on ``device`` (row 0 at the top):
+        device to device through interop on CUDA, else one texture read through the host."""
+        import torch
+
+        from vj.render.cuda_interop import TextureDownload
+
+        if self._download is None or self._download.device != torch.device(device):
+            if self._download is not None:
+                self._download.release()
+            self._download = TextureDownload(self.texture, device)
+        return self._download.read(stream)
+
+    def _release_tensor_upload(self) -> None:
+        if self._upload_framebuffer is not None:
+            self._upload_framebuffer.release()
+            self._upload_framebuffer = None
+        if self._tensor_upload is not None:
+            self._tensor_upload.release()
+            self._tensor_upload = None
+
     def release(self) -> None:
+        self._release_tensor_upload()
+        if self._download is not None:
+            self._download.release()
+            self._download = None
         self.framebuffer.release()
         self.texture.release()
 

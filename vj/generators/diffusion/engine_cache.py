@@ -125,7 +125,7 @@ def disk_full(path: Path, exc: BaseException | None = None) -> GeneratorError:
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
     """Delete temporaries that a killed compile left in ``folder`` (their process is gone)."""
-    removed = []
+    removed: list[Path] = []
     if not Path(folder).is_dir():
         return removed
     for path in Path(folder).rglob(f".*{TEMPORARY_MARK}*"):

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from vj.generators.base import GeneratorError
 from vj.generators.diffusion.engine_cache import (EngineKey, atomic_write_bytes, check_trusted, find_other_builds,
@@ -43,6 +44,9 @@ from vj.generators.diffusion.engine_cache import (EngineKey, atomic_write_bytes,
                                                   write_sidecar)
 from vj.generators.diffusion.onnx_export import (SDXL_TIME_IDS, SDXL_UNET_INPUTS, UNET_INPUTS, export_unet_onnx,
                                                  export_vae_onnx, is_sdxl_unet)
+
+if TYPE_CHECKING:
+    import tensorrt
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +64,15 @@ __all__ = ["EngineKey", "PRECISIONS", "SDXL_TIME_IDS", "SDXL_UNET_INPUTS", "Tens
 
 # ---- the machine ---------------------------------------------------------------------------------
 
-def require_tensorrt() -> Any:
-    """The ``tensorrt`` module, or a one-line GeneratorError saying how to get it."""
+def require_tensorrt() -> None:
+    """A one-line GeneratorError unless ``tensorrt`` imports (callers then import it themselves,
+    so a type checker with ``tensorrt-stubs`` sees every call)."""
     try:
-        import tensorrt as trt
+        import tensorrt  # noqa: F401
     except ImportError as exc:
         raise GeneratorError(
             "TensorRT is not installed: install it on the show machine (`pip install 'vj[tensorrt]'`, an NVIDIA "
             "GPU needed) and run `vj compile` again, or use accelerator: compile or eager") from exc
-    return trt
 
 
 def require_cuda() -> None:
@@ -143,7 +147,7 @@ def timing_cache_path(cache_dir: Path) -> Path:
 
 def profile_batches(batches: Iterable[int]) -> list[int]:
     """Every UNet batch to give a static profile: each base batch and its double (full CFG)."""
-    found = set()
+    found: set[int] = set()
     for batch in batches:
         found.update((int(batch), 2 * int(batch)))
     return sorted(found)
@@ -166,13 +170,13 @@ def static_shapes(batch: int, latent_height: int, latent_width: int, text: tuple
 
 # ---- building ------------------------------------------------------------------------------------
 
-def _network_flags(trt: Any) -> int:
+def _network_flags(trt: ModuleType) -> int:
     """STRONGLY_TYPED where the flag exists (10.x); 11.x networks are strongly typed with no flag."""
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     return 0 if flag is None else 1 << int(flag)
 
 
-def _attach_timing_cache(trt: Any, config: Any, path: Path | None) -> None:
+def _attach_timing_cache(config: "tensorrt.IBuilderConfig", path: Path | None) -> None:
     """Start from the saved timing cache (if any and still valid for this TensorRT/GPU), else empty."""
     data = path.read_bytes() if path is not None and path.is_file() else b""
     cache = config.create_timing_cache(data)
@@ -189,7 +193,9 @@ def build_engine(onnx_path: Path, engine_path: Path, profiles: Sequence[dict[str
                  timing_cache: Path | None = None, workspace_gib: float = 8.0) -> Path:
     """ONNX → serialized, strongly typed TensorRT engine with one static profile per entry of
     ``profiles``; written atomically, and the timing cache saved (atomically) after the build."""
-    trt = require_tensorrt()
+    require_tensorrt()
+    import tensorrt as trt
+
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(_network_flags(trt))
@@ -199,11 +205,12 @@ def build_engine(onnx_path: Path, engine_path: Path, profiles: Sequence[dict[str
         raise GeneratorError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
-    _attach_timing_cache(trt, config, timing_cache)
+    _attach_timing_cache(config, timing_cache)
     for shapes in profiles:
         profile = builder.create_optimization_profile()
         for name, shape in shapes.items():
-            profile.set_shape(name, shape, shape, shape)   # static: the fastest kernels for this one shape
+            dims = trt.Dims(list(shape))
+            profile.set_shape(name, dims, dims, dims)   # static: the fastest kernels for this one shape
         if config.add_optimization_profile(profile) < 0:
             raise GeneratorError(f"TensorRT rejected the profile {shapes} for {onnx_path}")
     serialized = builder.build_serialized_network(network, config)
@@ -267,7 +274,7 @@ def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Pa
     tokens, dim = int(loaded.tokenizer.model_max_length), loaded.text_dim
     unet_profiles = [static_shapes(b, height // scale, width // scale, (tokens, dim), loaded.pooled_dim)
                      for b in profile_batches(batches or [batch])]
-    profiles = {
+    profiles: dict[str, list[dict[str, Shape]]] = {
         "unet": unet_profiles,
         "vae_encoder": [{"image": (1, 3, height, width)}],
         "vae_decoder": [{"latent": (1, 4, height // scale, width // scale)}],
@@ -294,7 +301,7 @@ def _has_batches(engine: Path, wanted: Sequence[int]) -> bool:
 
 # ---- running -------------------------------------------------------------------------------------
 
-def _torch_dtypes(trt: Any) -> dict[Any, Any]:
+def _torch_dtypes(trt: ModuleType) -> dict[Any, Any]:
     import torch
 
     pairs = (("HALF", torch.float16), ("FLOAT", torch.float32), ("BF16", torch.bfloat16), ("INT32", torch.int32),
@@ -313,8 +320,10 @@ class TensorRTModule:
     def __init__(self, engine_path: Path, *, key: EngineKey | None = None, stream: Any = None) -> None:
         import torch
 
-        trt = require_tensorrt()
+        require_tensorrt()
         require_cuda()
+        import tensorrt as trt
+
         self.path = Path(engine_path)
         if key is not None:
             check_trusted(self.path, key)
@@ -334,7 +343,7 @@ class TensorRTModule:
         dtypes = _torch_dtypes(trt)
         self._dtypes = {name: dtypes[engine.get_tensor_dtype(name)] for name in names}
         # One execution context per static profile, keyed by its batch: set up once, here.
-        self._contexts: dict[int, Any] = {}
+        self._contexts: dict[int, "tensorrt.IExecutionContext"] = {}
         for index in range(engine.num_optimization_profiles):
             context = engine.create_execution_context()
             if context is None:
@@ -376,7 +385,9 @@ class TensorRTModule:
                 raise GeneratorError(f"TensorRT refused the address of input {name} (misaligned tensor?)")
         results = []
         for name in self.outputs:
-            output = torch.empty(tuple(context.get_tensor_shape(name)), dtype=self._dtypes[name], device=self.device)
+            dims = context.get_tensor_shape(name)
+            shape = tuple(dims[i] for i in range(len(dims)))
+            output = torch.empty(shape, dtype=self._dtypes[name], device=self.device)
             if not context.set_tensor_address(name, output.data_ptr()):
                 raise GeneratorError(f"TensorRT refused the address of output {name}")
             results.append(output)

@@ -170,3 +170,14 @@ def test_cuda_python_accepts_our_interop_calls(gl):
             assert result[0] != runtime.cudaError_t.cudaSuccess
     finally:
         texture.release()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_frames_reach_gl_exactly_on_a_gpu():
+    """Whichever path this machine allows (interop where GL runs on the same NVIDIA GPU), the
+    pixels arrive exactly, both ways."""
+    result = measure_handoff(64, "cuda", 5)
+    assert result["path"] in (INTEROP, PINNED_PBO)
+    assert result["exact"], result
+    assert result["download_max_error"] < 1e-6, result

@@ -195,3 +195,43 @@ def test_setlist_batches_follow_stream_batching():
     batched = SimpleNamespace(styles=styles, model_settings=SimpleNamespace(stream_batch=True))
     assert setlist_batches(plain) == (1, [1])
     assert setlist_batches(batched) == (3, [1, 2, 3])
+
+
+# ---- on a lent GPU with TensorRT (skipped here) ------------------------------------------------
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not (torch.cuda.is_available() and HAS_TENSORRT), reason="needs a CUDA GPU and TensorRT")
+def test_engines_build_load_and_match_torch_on_a_gpu(tiny_model, tmp_path):
+    """Strongly typed engines from the fp16 export: UNet output close to torch fp16; each call
+    returns new tensors; a corrupt engine is one clear error."""
+    import shutil
+
+    from vj.generators.diffusion.loader import load_model
+    from vj.generators.diffusion.tensorrt import TensorRTModule, build_engines
+
+    built = build_engines(str(tiny_model), 64, 64, 1, tmp_path)
+    assert [p.name for p in built] == ["unet.engine", "vae_encoder.engine", "vae_decoder.engine"]
+    loaded = load_model(str(tiny_model), device="cuda")
+    unet, vae = load_engines(tmp_path, loaded, 64, 64, 1)
+    assert unet.batches == [1, 2]
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    sample = torch.randn(2, 4, 8, 8, device="cuda", dtype=torch.float16, generator=generator)
+    timestep = torch.tensor([499.0, 249.0], device="cuda")
+    hidden = torch.randn(2, 77, 32, device="cuda", dtype=torch.float16, generator=generator)
+    with torch.no_grad():
+        expected = loaded.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False)[0]
+    first = unet(sample, timestep, hidden)
+    second = unet(sample, timestep, hidden)
+    assert first.data_ptr() != second.data_ptr()
+    assert float((first.float() - expected.float()).abs().max()) < 5e-2
+    frame_stream = torch.cuda.Stream()
+    with torch.cuda.stream(frame_stream):          # the frame's own stream: the engine runs on it
+        on_stream = unet(sample, timestep, hidden)
+    frame_stream.synchronize()
+    assert torch.equal(on_stream, first)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(built[0].parent, corrupt)
+    engine = corrupt / "unet.engine"
+    engine.write_bytes(os.urandom(engine.stat().st_size))      # same size: the sidecar passes
+    with pytest.raises(GeneratorError, match="could not load .*vj compile"):
+        TensorRTModule(engine)

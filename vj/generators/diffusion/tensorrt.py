@@ -33,6 +33,7 @@ follow the 11.x migration guide; they have not run on these machines (no GPU, no
 """
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from types import ModuleType
@@ -271,8 +272,11 @@ def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Pa
     report("export ONNX (fp16 on the GPU)", 0.05)
     onnx = export_onnx_files(loaded, folder, key, width=width, height=height, batch=batch)
     timing = timing_cache_path(cache_dir)
-    tokens, dim = int(loaded.tokenizer.model_max_length), loaded.text_dim
-    unet_profiles = [static_shapes(b, height // scale, width // scale, (tokens, dim), loaded.pooled_dim)
+    tokens, dim, pooled_dim = int(loaded.tokenizer.model_max_length), loaded.text_dim, loaded.pooled_dim
+    del loaded   # the builder's tactic search wants the GPU memory the model held
+    gc.collect()
+    torch.cuda.empty_cache()
+    unet_profiles = [static_shapes(b, height // scale, width // scale, (tokens, dim), pooled_dim)
                      for b in profile_batches(batches or [batch])]
     profiles: dict[str, list[dict[str, Shape]]] = {
         "unet": unet_profiles,

@@ -107,6 +107,22 @@ def test_render_targets_take_and_give_tensors(gl):
         target.release()
 
 
+def test_a_texture_reads_back_into_a_tensor_with_a_kept_download(gl):
+    from vj.render.cuda_interop import _downloads, texture_to_tensor
+
+    target = RenderTarget(gl, 8, 4)
+    try:
+        image = np.random.default_rng(0).random((4, 8, 3), dtype=np.float32)
+        target.write_array(image)
+        tensor = texture_to_tensor(target.texture, "cpu")
+        assert torch.allclose(tensor[0].permute(1, 2, 0), torch.from_numpy(image))
+        kept = _downloads[target.texture]
+        texture_to_tensor(target.texture, "cpu")
+        assert _downloads[target.texture] is kept          # registered once per texture
+    finally:
+        target.release()
+
+
 def test_texture_download_reads_float_targets_only(gl):
     texture = gl.texture((4, 4), 4, dtype="f1")
     with pytest.raises(ValueError, match="RGBA32F"):

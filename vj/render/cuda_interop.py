@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -477,6 +478,24 @@ class TextureDownload:
             self._registered = None
 
 
+_downloads: "weakref.WeakKeyDictionary[Any, TextureDownload]" = weakref.WeakKeyDictionary()
+
+
+def texture_to_tensor(texture: Any, device: Any, stream: Any = None) -> Any:
+    """A persistent RGBA32F texture (a ``RenderTarget``'s) as a new 1×3×H×W float32 tensor on
+    ``device``, through interop on CUDA. The registration is made on the first call for each
+    texture and kept while the texture object lives: for render targets allocated once (the
+    warp's output), which is what ``Frame.to_tensor`` sees for a moved frame."""
+    import torch
+
+    download = _downloads.get(texture)
+    if download is None or download.device != torch.device(device):
+        if download is not None:
+            download.release()
+        download = _downloads[texture] = TextureDownload(texture, device)
+    return download.read(stream)
+
+
 # ---- the benchmark -------------------------------------------------------------------------------
 
 def _percentile(values: list[float], q: float) -> float:
@@ -546,4 +565,4 @@ def measure_handoff(size: int, device: str, frames: int, *, ctx: Any = None, pre
 
 __all__ = ["CudaGLUpload", "GLSync", "HOST", "HostTensorUpload", "INTEROP", "InteropError", "PATHS",
            "PINNED_PBO", "PinnedPBOUpload", "PixelBufferUpload", "RGBA8Converter", "TensorUpload",
-           "TextureDownload", "interop_unavailable", "make_tensor_upload", "measure_handoff"]
+           "TextureDownload", "interop_unavailable", "make_tensor_upload", "measure_handoff", "texture_to_tensor"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vj.generators.base import GeneratorError
+from vj.generators.diffusion.compiled import CompileGuard
 from vj.generators.diffusion.stream import UNetCall
 
 log = logging.getLogger(__name__)
@@ -25,23 +26,29 @@ def eager_unet(unet: Any) -> UNetCall:
     return call
 
 
-def compile_modules(unet: Any, vae: Any, device: Any) -> UNetCall:
-    """torch.compile the UNet and the VAE halves. On CUDA "max-autotune-no-cudagraphs" is not used:
-    "reduce-overhead" records CUDA graphs, which removes the launch overhead that dominates 1-step
-    512² frames. Shapes are static per show (the first frames pay the compile)."""
+def tune_eager(unet: Any, vae: Any, device: Any) -> None:
+    """The eager path's CUDA settings: channels-last convolutions and cuDNN's autotuner.
+
+    Shapes are fixed for a show, so ``cudnn.benchmark`` picks each convolution's fastest kernel once
+    (in the warm-up) instead of its heuristic default; channels-last is what the tensor-core kernels
+    want. Nothing changes on the CPU, where the loaded layout is what the tests compare against."""
     import torch
 
-    mode = "reduce-overhead" if torch.device(device).type == "cuda" else "default"
-    # channels-last convolutions are what diffusers' speed guide pairs with torch.compile.
+    if torch.device(device).type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = True
     unet.to(memory_format=torch.channels_last)
     vae.to(memory_format=torch.channels_last)
-    compiled = torch.compile(unet, mode=mode, fullgraph=False, dynamic=False)
-    if hasattr(vae, "decoder"):
-        vae.decoder = torch.compile(vae.decoder, mode=mode, dynamic=False)
-    if hasattr(vae, "encoder"):
-        vae.encoder = torch.compile(vae.encoder, mode=mode, dynamic=False)
-    log.info("torch.compile (%s) on the UNet and VAE; the first frames compile", mode)
-    return eager_unet(compiled)
+
+
+def compile_modules(unet: Any, vae: Any, device: Any, guard: CompileGuard | None = None, *,
+                    backend: Any = "inductor") -> UNetCall:
+    """Guarded torch.compile of the UNet and VAE halves (see ``compiled.py``): compiles during the
+    warm-up, then runs any call that would compile eager instead of stalling the show."""
+    from vj.generators.diffusion.compiled import compile_modules as guarded_compile
+
+    tune_eager(unet, vae, device)
+    return eager_unet(guarded_compile(unet, vae, device, guard or CompileGuard(), backend=backend))
 
 
 def make_unet_call(accelerator: str, loaded: Any, *, width: int, height: int, batch: int,
@@ -51,14 +58,17 @@ def make_unet_call(accelerator: str, loaded: Any, *, width: int, height: int, ba
 
 
 def accelerate(accelerator: str, loaded: Any, *, width: int, height: int, batch: int,
-               cache_dir: Path | None = None) -> tuple[UNetCall, Any]:
-    """(UNet callable, VAE) for ``accelerator``. TensorRT loads prebuilt engines; it never builds one here."""
+               cache_dir: Path | None = None, guard: CompileGuard | None = None,
+               compile_backend: Any = "inductor") -> tuple[UNetCall, Any]:
+    """(UNet callable, VAE) for ``accelerator``. TensorRT loads prebuilt engines; it never builds one here.
+    ``guard`` (compile only) is the ``CompileGuard`` the caller locks after its warm-up."""
     if accelerator not in ACCELERATORS:
         raise GeneratorError(f"accelerator must be one of {', '.join(ACCELERATORS)} (got {accelerator!r})")
     if accelerator == "eager":
+        tune_eager(loaded.unet, loaded.vae, loaded.device)
         return eager_unet(loaded.unet), loaded.vae
     if accelerator == "compile":
-        return compile_modules(loaded.unet, loaded.vae, loaded.device), loaded.vae
+        return compile_modules(loaded.unet, loaded.vae, loaded.device, guard, backend=compile_backend), loaded.vae
     if loaded.device.type != "cuda":
         raise GeneratorError("accelerator: tensorrt needs a CUDA GPU; use eager or compile on this machine")
     from vj.generators.diffusion.tensorrt import load_engines

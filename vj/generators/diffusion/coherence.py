@@ -35,6 +35,39 @@ _EPS = 216 / 24389
 _KAPPA = 24389 / 27
 
 
+def _inverse_3x3(m: tuple[tuple[float, ...], ...]) -> tuple[tuple[float, ...], ...]:
+    """The exact inverse of a 3×3 matrix (cofactors, in float64 Python arithmetic), once at import."""
+    (a, b, c), (d, e, f), (g, h, i) = m
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    return ((+(e * i - f * h) / det, -(b * i - c * h) / det, +(b * f - c * e) / det),
+            (-(d * i - f * g) / det, +(a * i - c * g) / det, -(a * f - c * d) / det),
+            (+(d * h - e * g) / det, -(a * h - b * g) / det, +(a * e - b * d) / det))
+
+
+_XYZ_TO_RGB = _inverse_3x3(_RGB_TO_XYZ)
+_CONSTANTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _constant(values: Any, device: Any, shape: tuple[int, ...] | None = None) -> Any:
+    """``values`` as a float32 tensor on ``device``, made once and reused.
+
+    Colour coherence runs every frame; a ``torch.tensor(..., device="cuda")`` there is a blocking
+    host-to-device copy each time (up to six a frame with a palette reference), so the matrices,
+    the white point and palette numbers are kept on the device instead."""
+    import torch
+
+    key = (values, str(device), shape)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        found = torch.tensor(values, dtype=torch.float32, device=device)
+        if shape is not None:
+            found = found.view(shape)
+        if len(_CONSTANTS) > 256:  # a palette swept live: keep the cache small
+            _CONSTANTS.clear()
+        _CONSTANTS[key] = found
+    return found
+
+
 @dataclass(frozen=True)
 class AntiDrift:
     """The anti-drift numbers for one frame, read once from the style dict."""
@@ -77,9 +110,9 @@ def rgb_to_lab(image: Any) -> Any:
 
     rgb = image.float().clamp(0, 1)
     linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    matrix = torch.tensor(_RGB_TO_XYZ, device=image.device)
+    matrix = _constant(_RGB_TO_XYZ, image.device)
     xyz = torch.einsum("ij,njhw->nihw", matrix, linear)
-    xyz = xyz / torch.tensor(_WHITE, device=image.device).view(1, 3, 1, 1)
+    xyz = xyz / _constant(_WHITE, image.device, (1, 3, 1, 1))
     f = torch.where(xyz > _EPS, xyz.clamp_min(1e-12) ** (1 / 3), (_KAPPA * xyz + 16) / 116)
     return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], dim=1)
 
@@ -93,8 +126,8 @@ def lab_to_rgb(lab: Any) -> Any:
     fz = fy - lab[:, 2] / 200
     f = torch.stack([fx, fy, fz], dim=1)
     xyz = torch.where(f**3 > _EPS, f**3, (116 * f - 16) / _KAPPA)
-    xyz = xyz * torch.tensor(_WHITE, device=lab.device).view(1, 3, 1, 1)
-    inverse = torch.linalg.inv(torch.tensor(_RGB_TO_XYZ, dtype=torch.float64)).float().to(lab.device)
+    xyz = xyz * _constant(_WHITE, lab.device, (1, 3, 1, 1))
+    inverse = _constant(_XYZ_TO_RGB, lab.device)  # inverted once at import, not per frame on the CPU
     linear = torch.einsum("ij,njhw->nihw", inverse, xyz).clamp(0, 1)
     return torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * linear)
 
@@ -118,12 +151,9 @@ class ColourCoherence:
 
     def reference(self, frame: Any, cue_index: int, settings: AntiDrift) -> tuple[Any, Any]:
         """The cue's first frame (captured the first time a cue is seen) or the style's palette."""
-        import torch
-
         if settings.palette:
-            mean = torch.tensor(settings.palette_mean, device=frame.device).view(1, 3, 1, 1)
-            std = torch.tensor(settings.palette_std, device=frame.device).view(1, 3, 1, 1)
-            return mean, std
+            return (_constant(settings.palette_mean, frame.device, (1, 3, 1, 1)),
+                    _constant(settings.palette_std, frame.device, (1, 3, 1, 1)))
         if self._reference is None or self._cue != cue_index:
             self._cue = cue_index
             mean, std = lab_stats(frame)

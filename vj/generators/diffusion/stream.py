@@ -97,7 +97,10 @@ class Sampler:
     def _table(self, steps: int) -> list[Schedule]:
         torch = self._torch
         rows = [self._numbers(i / self.resolution, steps) for i in range(self.resolution + 1)]
-        stacked = torch.tensor(np.stack([np.stack(r) for r in rows]), device=self.device)  # (R, 8, k)
+        # Built as inference tensors, like every other input of the compiled UNet, whether the table
+        # is first asked for in prepare or inside a frame: Dynamo guards on the tensor's kind.
+        with torch.inference_mode():
+            stacked = torch.tensor(np.stack([np.stack(r) for r in rows]), device=self.device)  # (R, 8, k)
         schedules = []
         for index, numbers in enumerate(rows):
             column = stacked[index]
@@ -209,14 +212,61 @@ class SimilarityFilter:
     """StreamDiffusion's stochastic similar-image filter: skip the model when the input barely changed.
 
     skip probability = max(0, 1 − (1 − cos)/(1 − threshold)), drawn from a seeded generator so a
-    rehearsal with the filter on is still repeatable; never more than ``max_skips`` in a row."""
+    rehearsal with the filter on is still repeatable; never more than ``max_skips`` in a row.
 
-    def __init__(self, threshold: float, seed: int = 0, max_skips: int = 10) -> None:
+    ``lazy`` (the default on CUDA) never waits for the GPU: each frame's cosine is copied to pinned
+    host memory without blocking, and a frame is judged by the newest cosine that has already
+    arrived (the previous frame's, in a steady show), so the decision lags one frame instead of
+    costing a device sync every frame. On the CPU reading the cosine costs nothing: it is exact."""
+
+    def __init__(self, threshold: float, seed: int = 0, max_skips: int = 10, lazy: bool | None = None) -> None:
         self.threshold = float(threshold)
         self.max_skips = max_skips
+        self.lazy = lazy
         self._previous: Any = None
         self._skipped = 0
         self._rng = np.random.default_rng(seed)
+        self._pending: list[tuple[Any, Any]] = []   # lazy: (pinned host scalar, CUDA event) in flight
+        self._known: float | None = None            # lazy: the newest cosine that has arrived
+        self._ring: list[tuple[Any, Any]] = []
+        self._next = 0
+
+    def reset(self) -> None:
+        """Forget the previous input (a new song, or after the warm-up's frames)."""
+        self._previous = None
+        self._skipped = 0
+        self._pending.clear()
+        self._known = None
+
+    def _cosine(self, previous: Any, current: Any) -> Any:
+        import torch
+
+        return torch.nn.functional.cosine_similarity(previous.flatten(), current.flatten(), dim=0)
+
+    #: Lazy mode: pinned host slots for cosines in flight (a GPU that far behind drops the oldest).
+    slots = 4
+
+    def _lazy_cosine(self, cos: Any) -> float | None:
+        """Queue this frame's cosine for the host and return the newest one already there."""
+        import torch
+
+        # Judge this frame by what has arrived before queueing its own cosine: the decision lags
+        # one frame on every device alike (the CPU tests check what the GPU will do).
+        while self._pending and (self._pending[0][1] is None or self._pending[0][1].query()):
+            self._known = float(self._pending.pop(0)[0])
+        if cos.device.type == "cuda":
+            if not self._ring:  # allocated once: pinned allocations per frame would cost more than the sync
+                self._ring = [(torch.empty((), dtype=torch.float32, pin_memory=True), torch.cuda.Event())
+                              for _ in range(self.slots)]
+            host, event = self._ring[self._next]
+            self._next = (self._next + 1) % self.slots
+            host.copy_(cos, non_blocking=True)
+            event.record()
+        else:
+            host, event = cos.detach().to("cpu", torch.float32), None
+        self._pending.append((host, event))
+        del self._pending[:-self.slots]
+        return self._known
 
     def should_skip(self, image: Any) -> bool:
         import torch
@@ -225,7 +275,13 @@ class SimilarityFilter:
         previous, self._previous = self._previous, current
         if previous is None or previous.shape != current.shape:
             return False
-        cos = float(torch.nn.functional.cosine_similarity(previous.flatten(), current.flatten(), dim=0))
+        lazy = self.lazy if self.lazy is not None else current.device.type == "cuda"
+        if lazy:
+            cos = self._lazy_cosine(self._cosine(previous, current))
+            if cos is None:
+                return False
+        else:
+            cos = float(self._cosine(previous, current))
         probability = max(0.0, 1.0 - (1.0 - cos) / max(1.0 - self.threshold, 1e-9))
         if self._skipped < self.max_skips and self._rng.random() < probability:
             self._skipped += 1
@@ -261,13 +317,16 @@ class ImageStream:
         self._buffer_key: tuple[int, int] | None = None
         self._time_ids: dict[tuple[int, int], Any] = {}   # SDXL: (height, width) -> (1, 6) on the device
         self._frame_time_ids: Any = None
+        self._conditioning: dict[str, Any] = {}  # role -> persistent device buffer (see ``persist``)
         self._torch = torch
 
     # -- VAE ------------------------------------------------------------------------------------
     def encode(self, image: Any) -> Any:
         """0..1 image → scaled latent. The full VAE's posterior mean (deterministic; trained VAEs'
         posterior spread is negligible), TAESD's latents as they are."""
-        pixels = image.to(self.vae_dtype) * 2 - 1
+        # One memory layout whatever the frame came from (a GL readback is channels-last, a new
+        # tensor is not): the compiled encoder guards on strides and would recompile on a change.
+        pixels = (image.to(self.vae_dtype) * 2 - 1).contiguous()
         encoded = self.vae.encode(pixels)
         latent = encoded.latents if self.vae_kind == "tiny" else encoded.latent_dist.mean
         return latent * self.scaling_factor
@@ -275,6 +334,27 @@ class ImageStream:
     def decode(self, latent: Any) -> Any:
         decoded = self.vae.decode((latent / self.scaling_factor).to(self.vae_dtype), return_dict=False)[0]
         return (decoded.float() / 2 + 0.5).clamp(0, 1)
+
+    # -- conditioning buffers ----------------------------------------------------------------------
+    def persist(self, role: str, embeds: Any) -> Any:
+        """``embeds`` copied into this stream's buffer for ``role`` ("cond" or "negative").
+
+        The compiled UNet then always sees the same tensors: inference tensors of one shape, dtype
+        and address, whatever made the embedding (a cached prompt, a crossfade's slerp, a weighted
+        blend, computed in or out of inference mode). Dynamo guards on a tensor's kind, so feeding
+        it the slerp's result directly recompiled the UNet on the first crossfade (``dispatch key
+        set mismatch``). One small device-to-device copy a frame; no host sync."""
+        if isinstance(embeds, PooledEmbedding):
+            return PooledEmbedding(self.persist(role + ".hidden", embeds.hidden),
+                                   self.persist(role + ".pooled", embeds.pooled))
+        buffer = self._conditioning.get(role)
+        if buffer is None or buffer.shape != embeds.shape:
+            with self._torch.inference_mode():
+                buffer = self._conditioning[role] = self._torch.empty(
+                    embeds.shape, dtype=self.dtype, device=self.device)
+        with self._torch.inference_mode():
+            buffer.copy_(embeds)
+        return buffer
 
     # -- SDXL added conditioning ---------------------------------------------------------------------
     def time_ids(self, height: int, width: int) -> Any:
@@ -345,6 +425,9 @@ class ImageStream:
         if guidance > 1.0 and self.cfg == "full" and negative is None:
             raise ValueError("guidance > 1 needs a negative (unconditional) embedding")
         with torch.inference_mode():
+            embeds = self.persist("cond", embeds)
+            if negative is not None and guidance > 1.0:
+                negative = self.persist("negative", negative)
             if isinstance(embeds, PooledEmbedding):
                 self._frame_time_ids = self.time_ids(int(image.shape[-2]), int(image.shape[-1]))
             schedule = self.sampler.schedule(strength, steps)
@@ -400,3 +483,5 @@ class ImageStream:
         self._buffer_key = None
         self.last_latent = None
         self.last_output = None
+        if self.filter is not None:
+            self.filter.reset()

@@ -161,6 +161,7 @@ def test_the_host_handoff_carries_rgba8_once_and_uploads_through_pbos(gl):
             assert np.array_equal(_texture_rgb(shown), _expected_gl_rows(tensor))
     finally:
         handoff.generator_done()
+        gl.__enter__()   # releasing a context leaves none current: later module fixtures need ours
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cuda") is None, reason="cuda-python is not installed")

@@ -213,13 +213,15 @@ class HostUploadHandoff:
         return upload.texture
 
     def generator_done(self) -> None:
-        for source in self._sources.values():
-            source.release()
-        if self._readback is not None:
-            self._readback_fbo.release()
-            self._readback.release()
-        if self.gen_ctx is not None:
-            self.gen_ctx.release()
+        if self.gen_ctx is None:
+            return
+        with self.gen_ctx:   # GL deletes by name in the *current* context: make it ours first
+            for source in self._sources.values():
+                source.release()
+            if self._readback is not None:
+                self._readback_fbo.release()
+                self._readback.release()
+        self.gen_ctx.release()
 
 
 class GeneratorWorker:

@@ -27,8 +27,10 @@ CUDA–GL interop (or through a pinned RGBA8 buffer where interop is unavailable
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -224,6 +226,35 @@ class HostUploadHandoff:
         self.gen_ctx.release()
 
 
+class FrameStream:
+    """One dedicated CUDA stream for everything a generator frame does (model, TensorRT engines,
+    the tensor → GL copy), never the legacy default stream, on which TensorRT adds a
+    synchronisation per call and every kernel serialises with every other stream.
+
+    ``frame()`` makes it the thread's current stream for one frame, after a GPU-side wait for the
+    default stream (so work a model's ``prepare`` queued there, on another thread, is ordered
+    first). Without torch imported, or without CUDA, it does nothing: a procedural show never
+    imports torch for this."""
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self._checked = False
+
+    def frame(self) -> Any:
+        torch = sys.modules.get("torch")   # imported by a model's loader, if any; never imported here
+        if torch is None:
+            return contextlib.nullcontext()
+        if not self._checked:
+            self._checked = True
+            if torch.cuda.is_available():
+                self.stream = torch.cuda.Stream()
+                log.info("generator frames run on a dedicated CUDA stream")
+        if self.stream is None:
+            return contextlib.nullcontext()
+        self.stream.wait_stream(torch.cuda.default_stream(self.stream.device))
+        return torch.cuda.stream(self.stream)
+
+
 class GeneratorWorker:
     """Runs ``make_pipeline(ctx)`` (an ``engine.FramePipeline``) in its own thread on the newest request."""
 
@@ -245,6 +276,7 @@ class GeneratorWorker:
         self.fps = 0.0
         self.warming = False            # a model still loading (the procedural generator plays meanwhile)
         self.generator_name = "?"       # the generator that made the latest frame
+        self._frame_stream = FrameStream()
         self._thread = threading.Thread(target=self._run, name="vj-generator", daemon=True)
 
     def start(self) -> None:
@@ -314,10 +346,11 @@ class GeneratorWorker:
                     pipeline.reset()
                 started = time.monotonic()
                 params = self._generator_params(request)
-                frame = pipeline.render(params)
-                self.warming = getattr(pipeline, "warming", False)
-                self.generator_name = getattr(pipeline.generator, "name", "?")
-                pixels = self.handoff.publish(frame, slot)
+                with self._frame_stream.frame():
+                    frame = pipeline.render(params)
+                    self.warming = getattr(pipeline, "warming", False)
+                    self.generator_name = getattr(pipeline.generator, "name", "?")
+                    pixels = self.handoff.publish(frame, slot)
                 done = time.monotonic()
                 made = GeneratedFrame(slot, request.display_index, request.params.time, done, done - started, pixels)
                 with self._lock:
@@ -364,5 +397,5 @@ class GeneratorWorker:
         return replace(params, camera=camera, post=PostSettings())
 
 
-__all__ = ["GeneratedFrame", "GeneratorWorker", "HostUploadHandoff", "Request", "SharedTextureHandoff",
+__all__ = ["FrameStream", "GeneratedFrame", "GeneratorWorker", "HostUploadHandoff", "Request", "SharedTextureHandoff",
            "motion_from_matrix", "SLOTS"]

@@ -458,18 +458,23 @@ class TextureDownload:
         if self._registered is None:
             raw = np.frombuffer(self.texture.read(), dtype=np.float32).reshape(self.height, self.width, 4)
             self._raw.copy_(torch.from_numpy(raw.copy()))
-        else:
-            runtime = self._registered.runtime
-            stream = stream or torch.cuda.current_stream(self.device)
-            handle = stream.cuda_stream
-            array = self._registered.map(handle)
-            try:
-                pitch = self.width * 16
-                _check(runtime.cudaMemcpy2DFromArrayAsync(
-                    self._raw.data_ptr(), pitch, array, 0, 0, pitch, self.height,
-                    runtime.cudaMemcpyKind.cudaMemcpyDeviceToDevice, handle), "cudaMemcpy2DFromArrayAsync")
-            finally:
-                self._registered.unmap(handle)
+            return self._image()
+        runtime = self._registered.runtime
+        stream = stream or torch.cuda.current_stream(self.device)
+        handle = stream.cuda_stream
+        array = self._registered.map(handle)
+        try:
+            pitch = self.width * 16
+            _check(runtime.cudaMemcpy2DFromArrayAsync(
+                self._raw.data_ptr(), pitch, array, 0, 0, pitch, self.height,
+                runtime.cudaMemcpyKind.cudaMemcpyDeviceToDevice, handle), "cudaMemcpy2DFromArrayAsync")
+        finally:
+            self._registered.unmap(handle)
+        with torch.cuda.stream(stream):   # the reorder reads the copy: same stream, no race
+            return self._image()
+
+    def _image(self) -> Any:
+        """The raw RGBA rows (GL order) as a new 1×3×H×W tensor, row 0 at the top."""
         return self._raw.flip(0)[:, :, :3].permute(2, 0, 1).unsqueeze(0).contiguous()
 
     def release(self) -> None:

@@ -46,7 +46,8 @@ def temporary_name(final: Path) -> Path:
     return final.with_name(f".{final.name}{TEMPORARY_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a file to disk before it is renamed into place (a rename of unflushed data can survive a crash empty)."""
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
 
@@ -75,7 +76,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     temporary = temporary_name(final)
     try:
         yield temporary
-        _fsync_file(temporary)
+        fsync_file(temporary)
         os.replace(temporary, final)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

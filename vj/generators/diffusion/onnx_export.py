@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import uuid
-import os
 from pathlib import Path
 from typing import Any, Callable
 
 from vj.generators.base import GeneratorError
-from vj.generators.diffusion.engine_cache import (TEMPORARY_MARK, _fsync_file, disk_full, is_disk_full,
+from vj.generators.diffusion.engine_cache import (TEMPORARY_MARK, fsync_file, disk_full, is_disk_full,
                                                   temporary_name)
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def place_onnx(exported: Path, final: Path, *, external_data: bool | None = None
     if external_data is None:
         external_data = bool(extra) or exported.stat().st_size > PROTOBUF_LIMIT
     if not external_data:
-        _fsync_file(exported)
+        fsync_file(exported)
         os.replace(exported, final)
         with contextlib.suppress(FileNotFoundError):
             data_file(final).unlink()   # an older export's weights: no longer referenced
@@ -99,8 +99,8 @@ def place_onnx(exported: Path, final: Path, *, external_data: bool | None = None
         onnx.save_model(model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=data_file(final).name, size_threshold=1024)
         del model
-        _fsync_file(data_file(final))
-        _fsync_file(staged)
+        fsync_file(data_file(final))
+        fsync_file(staged)
         os.replace(staged, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from vj.generators.base import GeneratorError
 from vj.generators.diffusion.engine_cache import (EngineKey, atomic_write_bytes, check_trusted, find_other_builds,
-                                                  remove_stale_temporaries, trusted, weights_fingerprint,
-                                                  write_sidecar)
+                                                  read_sidecar, remove_stale_temporaries, sidecar_path, trusted,
+                                                  weights_fingerprint, write_sidecar)
 from vj.generators.diffusion.onnx_export import (SDXL_TIME_IDS, SDXL_UNET_INPUTS, UNET_INPUTS, export_unet_onnx,
                                                  export_vae_onnx, is_sdxl_unet)
 
@@ -231,11 +231,14 @@ def export_onnx_files(loaded: Any, folder: Path, key: EngineKey, *, width: int, 
     onnx_folder = Path(folder) / "onnx"
     paths = {name: onnx_folder / f"{name}.onnx" for name in ENGINE_NAMES}
     if not trusted(paths["unet"], key):
+        sidecar_path(paths["unet"]).unlink(missing_ok=True)
         export_unet_onnx(loaded.unet, paths["unet"], batch=batch, latent_height=height // scale,
                          latent_width=width // scale, text_tokens=int(loaded.tokenizer.model_max_length),
                          text_dim=loaded.text_dim, pooled_dim=loaded.pooled_dim)
         write_sidecar(paths["unet"], key)
     if not (trusted(paths["vae_encoder"], key) and trusted(paths["vae_decoder"], key)):
+        for name in ("vae_encoder", "vae_decoder"):
+            sidecar_path(paths[name]).unlink(missing_ok=True)
         for path in export_vae_onnx(loaded.vae, onnx_folder, height=height, width=width):
             write_sidecar(path, key)
     return paths
@@ -276,8 +279,9 @@ def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Pa
     del loaded   # the builder's tactic search wants the GPU memory the model held
     gc.collect()
     torch.cuda.empty_cache()
+    unet_batches = profile_batches(batches or [batch])
     unet_profiles = [static_shapes(b, height // scale, width // scale, (tokens, dim), pooled_dim)
-                     for b in profile_batches(batches or [batch])]
+                     for b in unet_batches]
     profiles: dict[str, list[dict[str, Shape]]] = {
         "unet": unet_profiles,
         "vae_encoder": [{"image": (1, 3, height, width)}],
@@ -287,18 +291,19 @@ def build_engines(model: str, width: int, height: int, batch: int, cache_dir: Pa
     for index, name in enumerate(ENGINE_NAMES):
         engine = folder / f"{name}.engine"
         report(f"build the {name} engine" + (" (minutes)" if name == "unet" else ""), 0.3 + 0.23 * index)
-        if not trusted(engine, key) or (name == "unet" and not _has_batches(engine, profile_batches(batches or [batch]))):
+        wanted = unet_batches if name == "unet" else [1]
+        if not trusted(engine, key) or not _has_batches(engine, wanted):
+            sidecar_path(engine).unlink(missing_ok=True)   # untrusted from here until the new one is written
             build_engine(onnx[name], engine, profiles[name], timing_cache=timing)
             write_sidecar(engine, key, profiles=[{k: list(v) for k, v in p.items()} for p in profiles[name]],
-                          batches=profile_batches(batches or [batch]) if name == "unet" else [1])
+                          batches=wanted)
         built.append(engine)
     report("done", 1.0)
     return built
 
 
 def _has_batches(engine: Path, wanted: Sequence[int]) -> bool:
-    from vj.generators.diffusion.engine_cache import read_sidecar
-
+    """Whether the engine's sidecar lists a profile for every batch in ``wanted``."""
     record = read_sidecar(engine) or {}
     return set(wanted) <= set(record.get("batches", []))
 
@@ -454,7 +459,8 @@ def _checked_folder(cache_dir: Path, loaded: Any, width: int, height: int, batch
                 f"{key.compute_capability}) with TensorRT {key.tensorrt}, batch {batch}, {key.precision}: "
                 f"run `vj compile SETLIST` on this machine")
         raise GeneratorError(f"no TensorRT engine for {loaded.name} at {width}x{height}, batch {batch} on "
-                             f"{key.gpu} (looked for {folder / 'unet.engine'}); run `vj compile SETLIST` before the show")
+                             f"{key.gpu} (looked for {folder / 'unet.engine'}); run `vj compile SETLIST` "
+                             f"before the show")
     return folder, key
 
 

@@ -119,7 +119,7 @@ def test_analyse_csv(tmp_path: Path) -> None:
     result = vj("analyse", str(REPO / "setlists" / "demo-track.ogg"), "--csv", str(csv))
     assert result.returncode == 0, result.stderr
     rows = csv.read_text().splitlines()
-    assert rows[0] == "kind,time,strength"
+    assert rows[0] == "kind,time,strength,position"
     kinds = {row.split(",")[0] for row in rows[1:]}
     assert kinds == {"onset", "beat", "downbeat"}
     _assert_user_error(vj("analyse", str(tmp_path / "missing.wav")), "missing.wav")

@@ -92,7 +92,11 @@ def test_music_onsets_tempo_and_downbeats(groove):
     for down in groove.downbeats:
         assert abs(grid.bar_at(down) - round(grid.bar_at(down))) * grid.seconds_per_bar < 0.05
     assert len(analysis.downbeat_times) >= 4
-    for time in analysis.downbeat_times:
+    # Beats go on into the last bar's ringing tail (where bar 9 would start); inside the music
+    # every downbeat is a true one.
+    inside = analysis.downbeat_times[analysis.downbeat_times < groove.beats[-1] + 0.25]
+    assert len(inside) >= 6
+    for time in inside:
         assert np.min(np.abs(groove.downbeats - time)) < 0.03
 
 

@@ -142,8 +142,10 @@ def test_summary_and_events_csv(analysis: TrackAnalysis, tmp_path: Path):
     write_events_csv(analysis, path)
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["kind", "time", "strength"]
+    assert rows[0] == ["kind", "time", "strength", "position"]
     kinds = [row[0] for row in rows[1:]]
+    beat_positions = [int(row[3]) for row in rows[1:] if row[0] == "beat"]
+    assert beat_positions and set(beat_positions) <= set(range(1, analysis.beats_per_bar + 1))
     assert kinds.count("onset") == len(analysis.onset_times)
     assert kinds.count("beat") == len(analysis.beat_times)
     assert kinds.count("downbeat") == len(analysis.downbeat_times)

@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from vj.audio.analysis import AnalysisSettings, HopAnalyser
+from vj.audio.beats import BeatTrack, bar_cues, beats_from_activations, resample, tempo_of
+from vj.audio.beat_features import SAMPLE_RATE as BEAT_RATE
+from vj.audio.beat_features import beat_features
+from vj.audio.beat_model import activations as beat_activations
 from vj.audio.decode import AudioError, decode_audio
 from vj.audio.grid import BeatGrid
 from vj.errors import VjError
@@ -27,10 +31,12 @@ from vj.features import Features
 logger = logging.getLogger(__name__)
 
 #: Bump when the analysis or the cached layout changes, so stale caches are ignored.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 SERIES = ("rms", "low", "mid", "high", "perc", "harm")
 EVENT_SOURCES = ("onset", "beat", "downbeat")
-MIN_BPM, MAX_BPM = 70.0, 180.0
+#: Beat trackers ``analyse_samples`` takes: BeatNet's CRNN + a bar-pointer HMM (vj/audio/beats.py),
+#: or aubio's tempo tracker (the old default, kept for comparison; no downbeats or meter).
+BEAT_METHODS = ("crnn", "aubio")
 FALLBACK_BPM = 120.0
 PREVIEW_BINS = 2000
 CHROMA_WIN = 4096  # samples: ~11 Hz bins at 44.1 kHz, enough to tell semitones apart from ~110 Hz
@@ -66,6 +72,14 @@ class TrackAnalysis:
     downbeat_times: np.ndarray
     bpm: float
     beats_per_bar: int = 4
+    #: each beat's place in its bar (1 = downbeat), aligned with ``beat_times``.
+    beat_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    #: (frames, 2) beat / downbeat activations at 50 fps, kept so pins re-decode without the network.
+    beat_activations: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.float32))
+    #: (frames, 14) bar-line cues of the same frames (vj.audio.beats.bar_cues).
+    bar_cues: np.ndarray = field(default_factory=lambda: np.zeros((0, 14), dtype=np.float32))
+    #: what the beat tracker could not find ("" when it found a grid).
+    beat_message: str = ""
     waveform_preview: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
         default_factory=lambda: (np.zeros(0), np.zeros(0), np.zeros(0)))
     #: (frames, 12) pitch-class profile every CHROMA_STEP seconds, for finding chord changes (bar lines).
@@ -78,20 +92,38 @@ class TrackAnalysis:
 
     # ----- the grid -------------------------------------------------------------------------
 
-    def grid(self, bpm: float | None = None, offset: float | None = None) -> BeatGrid:
-        """The song's beat grid. ``bpm`` defaults to the measured tempo; ``offset`` (time of beat 0)
-        defaults to the beat phase fitted to the tracked beats, moved onto the estimated downbeat
-        and reduced modulo one bar, so beat 0 is a downbeat at or near the start of the song."""
+    def grid(self, bpm: float | None = None, offset: float | None = None,
+             beats_per_bar: int | None = None) -> BeatGrid:
+        """The song's beat grid. ``bpm`` defaults to the measured tempo, ``beats_per_bar`` to the
+        detected meter; ``offset`` (time of beat 0, a downbeat) defaults to the tracked downbeats'
+        phase (else a fit of the beats' phase and the bar phase with the most low-band energy and
+        harmonic change), reduced modulo one bar so beat 0 is at or near the start of the song."""
         bpm = self.bpm if bpm is None else float(bpm)
+        per_bar = self.beats_per_bar if beats_per_bar is None else int(beats_per_bar)
         if offset is None:
-            offset = self._downbeat_offset(60.0 / bpm)
-        return BeatGrid(bpm=bpm, offset=float(offset), beats_per_bar=self.beats_per_bar)
+            offset = self._downbeat_offset(60.0 / bpm, per_bar)
+        return BeatGrid(bpm=bpm, offset=float(offset), beats_per_bar=per_bar)
 
-    def _downbeat_offset(self, period: float) -> float:
-        key = round(period, 9)
+    def _downbeat_offset(self, period: float, per_bar: int) -> float:
+        key = (round(period, 9), per_bar)
         if key not in self._grids:
-            self._grids[key] = _fit_downbeat_offset(self, period)
+            self._grids[key] = _fit_downbeat_offset(self, period, per_bar)
         return self._grids[key]
+
+    def pinned(self, beats_per_bar: int | None = None, bpm: float | None = None) -> "TrackAnalysis":
+        """This analysis with the beats decoded again under what the VJ knows (the setlist's
+        ``beats_per_bar`` and ``bpm``): the network's activations are kept, only the HMM reruns."""
+        if (beats_per_bar is None and bpm is None) or len(self.beat_activations) == 0:
+            return self
+        cues = self.bar_cues if len(self.bar_cues) == len(self.beat_activations) else None
+        track = beats_from_activations(self.beat_activations, cues, beats_per_bar=beats_per_bar, bpm=bpm,
+                                       duration=self.duration)
+        return _with_beats(self, track)
+
+    @property
+    def downbeat_positions_known(self) -> bool:
+        """Whether the downbeats come from the tracker (else from the grid fit)."""
+        return len(self.beat_positions) == len(self.beat_times) and len(self.beat_times) > 0
 
     # ----- values at a time -----------------------------------------------------------------
 
@@ -172,7 +204,7 @@ def _next_after(times: np.ndarray, t: float) -> float | None:
 # ----- analysing a file ---------------------------------------------------------------------
 
 def analyse_track(path: str | Path, settings: AnalysisSettings | None = None,
-                  cache_dir: str | Path | None = None) -> TrackAnalysis:
+                  cache_dir: str | Path | None = None, beat_method: str = "crnn") -> TrackAnalysis:
     """Analyse an audio file (or load the cached analysis of identical content and settings).
 
     The cache lives in ``cache_dir``, else ``$VJ_CACHE_DIR``, else ``~/.cache/vj/analysis``; it is
@@ -181,14 +213,14 @@ def analyse_track(path: str | Path, settings: AnalysisSettings | None = None,
     """
     path = Path(path)
     settings = settings or AnalysisSettings()
-    cache_file = _cache_file(path, settings, cache_dir)
+    cache_file = _cache_file(path, settings, cache_dir, beat_method)
     cached = _load_cache(cache_file, path)
     if cached is not None:
         logger.debug("analysis of %s loaded from %s", path, cache_file)
         return cached
     started = _time.perf_counter()
     samples = decode_audio(path, settings.sample_rate)
-    analysis = analyse_samples(samples, settings, path=path)
+    analysis = analyse_samples(samples, settings, path=path, beat_method=beat_method)
     logger.info("analysed %s in %.1f s: %.1f BPM, %d onsets", path, _time.perf_counter() - started,
                 analysis.bpm, len(analysis.onset_times))
     _save_cache(cache_file, analysis)
@@ -196,8 +228,13 @@ def analyse_track(path: str | Path, settings: AnalysisSettings | None = None,
 
 
 def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = None,
-                    path: str | Path = "<samples>") -> TrackAnalysis:
-    """Analyse float32 mono samples already at ``settings.sample_rate`` (no cache)."""
+                    path: str | Path = "<samples>", beat_method: str = "crnn") -> TrackAnalysis:
+    """Analyse float32 mono samples already at ``settings.sample_rate`` (no cache).
+
+    ``beat_method`` is ``crnn`` (beats, downbeats and meter from vj/audio/beats.py) or ``aubio``
+    (aubio's tempo tracker, 4 beats a bar assumed, downbeats from the bar-phase fit)."""
+    if beat_method not in BEAT_METHODS:
+        raise ValueError(f"unknown beat method '{beat_method}'; use one of {', '.join(BEAT_METHODS)}")
     settings = settings or AnalysisSettings()
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     duration = len(samples) / settings.sample_rate
@@ -231,25 +268,47 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
     times = np.arange(hops, dtype=np.float64) * settings.hop_seconds
     loudness = _window_max(times, raw[SERIES.index("perc")], onset_times, -0.01, 0.05)
     onset_strengths = _normalise(loudness, percentile=95.0)
-    beat_times = np.unique(np.array(beats, dtype=np.float64))
+    aubio_beats = np.unique(np.array(beats, dtype=np.float64))
 
-    # 3. Tempo from the tracked beats.
-    bpm = _estimate_bpm(beat_times)
     analysis = TrackAnalysis(
         path=Path(path), duration=duration, sample_rate=settings.sample_rate, hop_seconds=settings.hop_seconds,
         times=times, **normalised,
-        onset_times=onset_times, onset_strengths=onset_strengths, beat_times=beat_times,
-        downbeat_times=np.zeros(0), bpm=bpm, beats_per_bar=4,
+        onset_times=onset_times, onset_strengths=onset_strengths, beat_times=aubio_beats,
+        downbeat_times=np.zeros(0), bpm=_bpm_or_fallback(aubio_beats), beats_per_bar=4,
         waveform_preview=_waveform_preview(samples, settings.sample_rate),
         chroma=_chroma(samples, settings.sample_rate, 4 * hop),
     )
-    # 4. Downbeats: the tracked beats on the bar phase chosen by the grid fit.
-    grid = analysis.grid()
-    if len(beat_times):
-        index = np.round(grid.beat_at(beat_times)).astype(int)
-        on_grid = np.abs(grid.beat_at(beat_times) - index) < 0.25
-        analysis.downbeat_times = beat_times[on_grid & (index % analysis.beats_per_bar == 0)]
+    if beat_method == "crnn":
+        # 3. Beats, downbeats, meter and tempo from the beat network and the bar HMM.
+        audio = resample(samples, settings.sample_rate, BEAT_RATE)
+        features = beat_features(audio)
+        acts = beat_activations(features)
+        analysis.beat_activations, analysis.bar_cues = acts, bar_cues(features)
+        analysis = _with_beats(analysis, beats_from_activations(acts, analysis.bar_cues, duration=duration))
+    else:
+        # 3. aubio: its beats, 4 to the bar, downbeats on the bar phase chosen by the grid fit.
+        grid = analysis.grid()
+        if len(aubio_beats):
+            index = np.round(grid.beat_at(aubio_beats)).astype(int)
+            on_grid = np.abs(grid.beat_at(aubio_beats) - index) < 0.25
+            analysis.downbeat_times = aubio_beats[on_grid & (index % analysis.beats_per_bar == 0)]
     return analysis
+
+
+def _with_beats(analysis: TrackAnalysis, track: BeatTrack) -> TrackAnalysis:
+    """A copy of ``analysis`` with the tracker's beats, downbeats, meter and tempo."""
+    from dataclasses import replace
+
+    if track.message:
+        logger.warning("%s: %s", analysis.path, track.message)
+    return replace(analysis, beat_times=track.times, beat_positions=track.positions,
+                   downbeat_times=track.downbeats, beats_per_bar=track.beats_per_bar,
+                   bpm=track.bpm if track.bpm > 0 else FALLBACK_BPM, beat_message=track.message)
+
+
+def _bpm_or_fallback(beat_times: np.ndarray) -> float:
+    bpm = tempo_of(beat_times)
+    return bpm if bpm > 0 else FALLBACK_BPM
 
 
 def _normalise(values: np.ndarray, percentile: float = 98.0) -> np.ndarray:
@@ -269,30 +328,11 @@ def _normalise(values: np.ndarray, percentile: float = 98.0) -> np.ndarray:
     return np.clip(values / scale, 0.0, 1.0)
 
 
-def _estimate_bpm(beat_times: np.ndarray) -> float:
-    """Tempo from the inter-beat intervals, folded into 70..180 BPM.
+def _fit_downbeat_offset(analysis: TrackAnalysis, period: float, per_bar: int) -> float:
+    """Time of a downbeat in [0, one bar).
 
-    The period is the mean of the intervals within 10 % of their median: means of hop-quantised
-    intervals converge on the true period where a median would stay on the hop grid.
-    """
-    if len(beat_times) < 4:
-        logger.warning("too few beats tracked (%d) to measure the tempo; assuming %.0f BPM",
-                       len(beat_times), FALLBACK_BPM)
-        return FALLBACK_BPM
-    intervals = np.diff(beat_times)
-    median = float(np.median(intervals))
-    steady = intervals[np.abs(intervals - median) < 0.1 * median]
-    period = float(np.mean(steady)) if len(steady) else median
-    bpm = 60.0 / period
-    while bpm < MIN_BPM:
-        bpm *= 2.0
-    while bpm > MAX_BPM:
-        bpm /= 2.0
-    return bpm
-
-
-def _fit_downbeat_offset(analysis: TrackAnalysis, period: float) -> float:
-    """Time of a downbeat in [0, one bar): beat phase from the tracked beats, bar phase from energy.
+    With tracked downbeats (the CRNN tracker): the circular mean of the downbeats' phase modulo one
+    bar. Otherwise: beat phase from the tracked beats, bar phase from energy, as follows.
 
     The beat phase is the circular mean of the beat times modulo ``period``. Of the ``beats_per_bar``
     candidate bar phases, the downbeat is the one whose beats carry the most low-band energy,
@@ -300,12 +340,18 @@ def _fit_downbeat_offset(analysis: TrackAnalysis, period: float) -> float:
     change on bar lines), each term normalised by its mean over all beats. Without the harmonic term
     beats 1 and 3 tie in most four-on-the-floor and rock patterns.
     """
+    bar = per_bar * period
+    if len(analysis.downbeat_times) >= 2 and per_bar == analysis.beats_per_bar and analysis.downbeat_positions_known:
+        # The bar line the most downbeats agree with (a circular mean would average two phases
+        # into one that is neither, where the tracker's bar numbering shifts mid-song).
+        phase = _circular_mean(analysis.beat_times, period)
+        downbeat_phase = (analysis.downbeat_times - phase) % bar
+        votes = np.bincount(np.round(downbeat_phase / period).astype(int) % per_bar, minlength=per_bar)
+        return float((phase + int(np.argmax(votes)) * period) % bar)
     beats = analysis.beat_times if len(analysis.beat_times) else analysis.onset_times
     if len(beats) == 0:
         return 0.0
-    angles = 2 * np.pi * (beats % period) / period
-    phase = (math.atan2(np.sin(angles).mean(), np.cos(angles).mean()) % (2 * np.pi)) / (2 * np.pi) * period
-    per_bar = analysis.beats_per_bar
+    phase = _circular_mean(beats, period)
     grid_times = phase + period * np.arange(0, max(1, int((analysis.duration - phase) / period) + 1))
     if len(grid_times) < per_bar:
         return phase
@@ -318,6 +364,12 @@ def _fit_downbeat_offset(analysis: TrackAnalysis, period: float) -> float:
     best = int(np.argmax(by_phase))
     logger.debug("bar phase scores %s -> beat %d", np.round(by_phase, 3), best)
     return float((phase + best * period) % (per_bar * period))
+
+
+def _circular_mean(times: np.ndarray, period: float) -> float:
+    """The mean phase of ``times`` modulo ``period``, in [0, period)."""
+    angles = 2 * np.pi * (np.asarray(times) % period) / period
+    return (math.atan2(np.sin(angles).mean(), np.cos(angles).mean()) % (2 * np.pi)) / (2 * np.pi) * period
 
 
 def _window_max(times: np.ndarray, values: np.ndarray, at: np.ndarray, before: float, after: float) -> np.ndarray:
@@ -388,7 +440,7 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "vj" / "analysis"
 
 
-def _cache_file(path: Path, settings: AnalysisSettings, cache_dir: str | Path | None) -> Path:
+def _cache_file(path: Path, settings: AnalysisSettings, cache_dir: str | Path | None, beat_method: str = "crnn") -> Path:
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
@@ -400,14 +452,16 @@ def _cache_file(path: Path, settings: AnalysisSettings, cache_dir: str | Path | 
         raise AudioError(f"not an audio file (it is a folder): {path}") from None
     except OSError as exc:
         raise AudioError(f"cannot read {path}: {exc.strerror}") from None
-    digest.update(f"|v{CACHE_VERSION}|{settings.key()}".encode())
+    digest.update(f"|v{CACHE_VERSION}|{settings.key()}|beats={beat_method}".encode())
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return folder / f"{digest.hexdigest()[:40]}.npz"
 
 
 def _save_cache(cache_file: Path, analysis: TrackAnalysis) -> None:
     arrays = {name: getattr(analysis, name) for name in
-              ("times", *SERIES, "onset_times", "onset_strengths", "beat_times", "downbeat_times")}
+              ("times", *SERIES, "onset_times", "onset_strengths", "beat_times", "downbeat_times",
+               "beat_positions", "beat_activations", "bar_cues")}
+    arrays["beat_message"] = np.array(analysis.beat_message)
     preview = analysis.waveform_preview
     arrays.update(preview_times=preview[0], preview_min=preview[1], preview_max=preview[2],
                   chroma=analysis.chroma, scalars=np.array([analysis.duration, analysis.sample_rate, analysis.hop_seconds,
@@ -435,6 +489,9 @@ def _load_cache(cache_file: Path, path: Path) -> TrackAnalysis | None:
                 onset_times=data["onset_times"], onset_strengths=data["onset_strengths"],
                 beat_times=data["beat_times"], downbeat_times=data["downbeat_times"], bpm=float(bpm),
                 beats_per_bar=int(beats_per_bar),
+                beat_positions=data["beat_positions"], beat_activations=data["beat_activations"],
+                bar_cues=data["bar_cues"],
+                beat_message=str(data["beat_message"]),
                 waveform_preview=(data["preview_times"], data["preview_min"], data["preview_max"]),
                 chroma=data["chroma"],
             )
@@ -445,35 +502,65 @@ def _load_cache(cache_file: Path, path: Path) -> TrackAnalysis | None:
 
 # ----- reports ----------------------------------------------------------------------------
 
-def format_summary(analysis: TrackAnalysis) -> str:
-    """A few lines for ``vj analyse``: duration, tempo, grid start and event counts."""
+def format_summary(analysis: TrackAnalysis, pinned: dict[str, float | int | None] | None = None) -> str:
+    """A few lines for ``vj analyse`` and ``vj check``: duration, tempo (and its half/double
+    readings), meter, first downbeat and event counts; with ``pinned``, what the setlist fixes
+    beside what was detected."""
     grid = analysis.grid()
     minutes, seconds = divmod(analysis.duration, 60.0)
-    return "\n".join([
-        f"{analysis.path}",
-        f"  duration   {int(minutes)}:{seconds:05.2f} ({analysis.duration:.2f} s)",
-        f"  tempo      {analysis.bpm:.1f} BPM ({analysis.beats_per_bar} beats per bar, "
-        f"first downbeat at {grid.offset:.3f} s)",
-        f"  onsets     {len(analysis.onset_times)}",
-        f"  beats      {len(analysis.beat_times)}",
-        f"  downbeats  {len(analysis.downbeat_times)}",
-    ])
+    pinned = {k: v for k, v in (pinned or {}).items() if v is not None}
+    lines = [f"{analysis.path}", f"  duration   {int(minutes)}:{seconds:05.2f} ({analysis.duration:.2f} s)"]
+    if analysis.beat_message:
+        lines.append(f"  tempo      {analysis.beat_message}; the grid assumes {analysis.bpm:.0f} BPM")
+    else:
+        half, double = analysis.bpm / 2, analysis.bpm * 2
+        lines.append(f"  tempo      {analysis.bpm:.1f} BPM (or {half:.1f} / {double:.1f} if you count in halves "
+                     f"or doubles)")
+        lines.append(f"  meter      {analysis.beats_per_bar} beats per bar, first downbeat at {grid.offset:.3f} s")
+    for name, value in pinned.items():
+        detected = {"bpm": f"{analysis.bpm:.1f}", "beats_per_bar": str(analysis.beats_per_bar),
+                    "first_downbeat": f"{grid.offset:.3f} s"}.get(name, "?")
+        lines.append(f"  pinned     {name}: {value} (detected {detected})")
+    lines += [f"  onsets     {len(analysis.onset_times)}",
+              f"  beats      {len(analysis.beat_times)}",
+              f"  downbeats  {len(analysis.downbeat_times)}"]
+    return "\n".join(lines)
 
 
 def write_events_csv(analysis: TrackAnalysis, path: str | Path) -> None:
-    """Write every event as ``kind,time,strength`` rows sorted by time (onset strengths 0..1,
-    beats and downbeats 1)."""
+    """Write every event as ``kind,time,strength,position`` rows sorted by time (onset strengths
+    0..1, beats and downbeats 1; ``position`` is a beat's place in its bar, 1 = downbeat, empty for
+    onsets)."""
     order = {"downbeat": 0, "beat": 1, "onset": 2}
-    rows = [("onset", float(t), float(s)) for t, s in zip(analysis.onset_times, analysis.onset_strengths)]
-    rows += [("beat", float(t), 1.0) for t in analysis.beat_times]
-    rows += [("downbeat", float(t), 1.0) for t in analysis.downbeat_times]
+    positions = analysis.beat_positions if len(analysis.beat_positions) == len(analysis.beat_times) else None
+    rows = [("onset", float(t), float(s), "") for t, s in zip(analysis.onset_times, analysis.onset_strengths)]
+    rows += [("beat", float(t), 1.0, str(int(positions[k])) if positions is not None else "")
+             for k, t in enumerate(analysis.beat_times)]
+    rows += [("downbeat", float(t), 1.0, "1") for t in analysis.downbeat_times]
     rows.sort(key=lambda row: (row[1], order[row[0]]))
+    _write_rows(path, ["kind", "time", "strength", "position"],
+                [[kind, f"{time:.4f}", f"{strength:.3f}", position] for kind, time, strength, position in rows])
+
+
+def _write_rows(path: str | Path, header: list[str], rows: list[list[str]]) -> None:
     path = Path(path)
     try:
         with open(path, "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["kind", "time", "strength"])
-            for kind, time, strength in rows:
-                writer.writerow([kind, f"{time:.4f}", f"{strength:.3f}"])
+            writer.writerow(header)
+            writer.writerows(rows)
     except OSError as exc:
         raise VjError(f"cannot write the events file {path}: {exc.strerror or exc}") from None
+
+
+def write_live_csv(replay, path: str | Path) -> None:
+    """Write the live decisions of ``vj analyse --live`` as ``kind,time,decided_at,strength,position,bpm``:
+    each event where it fell and when the live analysis decided it (stream seconds)."""
+    rows = [("onset", o.time, o.decided_at, f"{o.strength:.3f}", "", "") for o in replay.onsets]
+    for b in replay.beats:
+        rows.append(("beat", b.time, b.decided_at, "1.000", str(b.position), f"{b.bpm:.2f}"))
+        if b.position == 1:
+            rows.append(("downbeat", b.time, b.decided_at, "1.000", "1", f"{b.bpm:.2f}"))
+    rows.sort(key=lambda r: (r[2], r[1]))
+    _write_rows(path, ["kind", "time", "decided_at", "strength", "position", "bpm"],
+                [[k, f"{t:.4f}", f"{d:.4f}", s, p, bpm] for k, t, d, s, p, bpm in rows])

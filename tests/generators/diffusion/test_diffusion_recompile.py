@@ -18,6 +18,7 @@ from diffusion_helpers import params, picture
 from vj.frame import Frame
 from vj.frame_params import Conditioning
 from vj.generators.base import GeneratorContext
+from vj.generators.diffusion.device_thread import DeviceThread
 from vj.generators.diffusion.generator import DiffusionGenerator
 from vj.generators.diffusion.prompts import slerp
 from vj.generators.diffusion.stream import ImageStream
@@ -121,8 +122,12 @@ def test_a_shape_the_warm_up_missed_falls_back_to_eager_without_raising(compiled
                         latent_shape=(4, SIZE // 16, SIZE // 8), device=loaded.device, dtype=loaded.dtype)
     embeds = generator.prompts.encode_now(STORM)
     before, fallbacks = frames_compiled(counter), generator.compile_fallbacks
+    def run():  # on the device thread, as every compiled call of a show
+        return generator.device_thread.run(other, picture(SIZE, SIZE // 2), embeds, strength=0.5, steps=1, seed=3,
+                                           next_seed=3)
+
     with caplog.at_level(logging.WARNING, logger="vj.generators.diffusion.compiled"):
-        out = other(picture(SIZE, SIZE // 2), embeds, strength=0.5, steps=1, seed=3, next_seed=3)
+        out = run()
     assert out.shape == (1, 3, SIZE // 2, SIZE) and torch.isfinite(out).all()
     assert frames_compiled(counter) == before, "the missed shape was compiled during the show"
     refused = generator.compile_fallbacks - fallbacks
@@ -130,7 +135,7 @@ def test_a_shape_the_warm_up_missed_falls_back_to_eager_without_raising(compiled
     assert "would recompile during the show" in caplog.text
     assert generator.notice and "eager" in generator.notice
     # The same shape again goes straight to eager (remembered), with the same picture.
-    again = other(picture(SIZE, SIZE // 2), embeds, strength=0.5, steps=1, seed=3, next_seed=3)
+    again = run()
     assert torch.allclose(again, out) and generator.compile_fallbacks - fallbacks == 6
     assert frames_compiled(counter) == before
     generator.guard.message = None
@@ -153,6 +158,7 @@ def test_warm_up_and_frames_run_on_one_device_thread(compiled):
         hook.remove()
     assert len(seen) == 3 and set(seen) == {generator.device_thread.ident}
     assert generator.device_thread.ident != threading.get_ident()
+    assert generator.device_thread is DeviceThread.shared()  # one thread for every generator of the process
 
 
 def test_eager_generator_needs_no_warm_up_on_the_cpu(tiny_model):

@@ -5,6 +5,10 @@ builds before mid-2026 a graph recorded on one thread fails an assertion when it
 on another. A live show prepares the model on a loader thread and renders on the generator thread,
 so the generator runs its device work here instead: the same thread warms up and makes frames,
 whoever calls ``prepare`` and ``step``. A hop costs tens of microseconds a frame.
+
+There is one such thread per process (``DeviceThread.shared``): Dynamo reuses a compiled UNet
+across generators of the same model class (a song change, a benchmark with several set-ups), so
+every generator's compiled calls must land on the same thread, not just each generator's own.
 """
 from __future__ import annotations
 
@@ -38,3 +42,14 @@ class DeviceThread:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+    _shared: "DeviceThread | None" = None
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> "DeviceThread":
+        """The process's one device thread (started on first use, never closed by a generator)."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared

@@ -86,7 +86,7 @@ class DiffusionGenerator(Generator):
         batch = steps_hint if self.stream_batch else 1
         if self.accelerator == "compile":
             self.guard = CompileGuard()
-            self.device_thread = DeviceThread()
+            self.device_thread = DeviceThread.shared()
         unet_call, vae = accelerate(self.accelerator, loaded, width=context.width, height=context.height,
                                     batch=batch, cache_dir=self.engine_cache, guard=self.guard,
                                     compile_backend=self.compile_backend)
@@ -284,9 +284,7 @@ class DiffusionGenerator(Generator):
     def close(self) -> None:
         if self.prompts is not None:
             self.prompts.close()
-        if self.device_thread is not None:
-            self.device_thread.close()
-            self.device_thread = None
+        self.device_thread = None  # the shared thread stays for the next generator
         self.stream = None
         self.loaded = None
         self.prompts = None

@@ -27,13 +27,32 @@ def check_setlist(path: Path) -> str:
             analysis = analyse_track(audio)
         except AudioError as exc:
             raise setlist.error(str(exc), ("songs", index, "audio")) from None
-        grid = analysis.grid(bpm=song.bpm, offset=song.beat_offset)
+        analysis = analysis.pinned(beats_per_bar=song.beats_per_bar, bpm=song.bpm)
+        grid = analysis.grid(bpm=song.bpm, offset=song.downbeat_pin, beats_per_bar=song.beats_per_bar)
         onsets = OnsetLog(list(map(float, analysis.onset_times)), list(map(float, analysis.onset_strengths)))
         director = Director(setlist, song, grid, setlist.output.fps, duration=analysis.duration, onsets=onsets)
         lines.append(f"  ok  {song.name}: {format_time(analysis.duration)}, {grid.bpm:.1f} BPM, "
+                     f"{grid.beats_per_bar} beats a bar, bar 1 at {grid.offset:.2f} s, "
                      f"{len(director.cues) - 1} cue(s), {len(director.prompt_table)} prompt(s)")
+        lines.extend(_grid_lines(analysis, song))
     lines.extend(_check_weights(setlist))
     return "\n".join(lines)
+
+
+def _grid_lines(analysis, song) -> list[str]:
+    """What the beat tracker found beside what the setlist pins, so a wrong pin (or a wrong
+    detection) shows before the gig."""
+    detected = analysis.grid()
+    lines = []
+    if analysis.beat_message:
+        lines.append(f"      beats: {analysis.beat_message}")
+    pins = [("bpm", song.bpm, f"{analysis.bpm:.1f} (or {analysis.bpm / 2:.1f} / {analysis.bpm * 2:.1f})"),
+            ("beats_per_bar", song.beats_per_bar, str(analysis.beats_per_bar)),
+            ("first_downbeat", song.downbeat_pin, f"{detected.offset:.3f} s")]
+    for name, pinned, found in pins:
+        state = f"pinned {pinned}, detected {found}" if pinned is not None else f"detected {found}"
+        lines.append(f"      {name}: {state}")
+    return lines
 
 
 def _check_weights(setlist: Setlist) -> list[str]:

@@ -81,11 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("setlist", type=Path)
     check.set_defaults(run=_run_check)
 
-    analyse = commands.add_parser("analyse", aliases=["analyze"], help="onsets, beats and tempo of an audio file",
-                                  description="Analyse an audio file with aubio and print tempo, counts and "
-                                  "duration; --csv writes one row per event (kind,time,strength).")
+    analyse = commands.add_parser(
+        "analyse", aliases=["analyze"], help="onsets, beats, downbeats, meter and tempo of an audio file",
+        description="Analyse an audio file and print its tempo (with the half/double readings), meter, first "
+        "downbeat and event counts. --csv writes one row per event (kind,time,strength,position: a beat's "
+        "place in its bar); --plot draws waveform, onsets, beats and downbeats to a PNG; --live runs the live "
+        "analysis over the file hop by hop, exactly as `vj live` would hear it, and writes each decision with "
+        "the time it was made (kind,time,decided_at,strength,position,bpm).")
     analyse.add_argument("audio", type=Path)
-    analyse.add_argument("--csv", type=Path, help="write events (onset, beat, downbeat) to this CSV file")
+    analyse.add_argument("--csv", type=Path, help="write the events to this CSV file")
+    analyse.add_argument("--plot", type=Path, metavar="PNG", help="draw waveform, onsets, beats and downbeats")
+    analyse.add_argument("--method", choices=["crnn", "aubio"], default="crnn",
+                         help="beat tracker: crnn (BeatNet's network + a bar HMM: beats, downbeats, meter; "
+                         "the default) or aubio (its tempo tracker; 4 beats a bar assumed)")
+    analyse.add_argument("--hop", type=int, choices=[256, 512], default=256,
+                         help="analysis hop in samples at 44.1 kHz (onsets and bands; default 256)")
+    analyse.add_argument("--beats-per-bar", type=int, choices=range(2, 13), metavar="N",
+                         help="pin the meter instead of detecting it (3 or 4 are detected)")
+    analyse.add_argument("--bpm", type=float, help="pin the tempo (the tracker follows drift within ±10%%)")
+    analyse.add_argument("--live", action="store_true",
+                         help="replay the live (causal) analysis over the file and report its decisions")
     analyse.set_defaults(run=_run_analyse)
 
     try:
@@ -126,13 +141,38 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_analyse(args: argparse.Namespace) -> int:
-    from vj.audio.offline import analyse_track, format_summary, write_events_csv
+    from vj.audio.analysis import AnalysisSettings
+    from vj.errors import VjError
+    from vj.audio.offline import analyse_track, format_summary, plot_analysis, write_events_csv, write_live_csv
 
-    analysis = analyse_track(args.audio)
-    print(format_summary(analysis))
+    if args.bpm is not None and not 20 < args.bpm < 400:
+        raise VjError(f"--bpm must be between 20 and 400 (got {args.bpm:g})")
+    if args.method == "aubio" and args.beats_per_bar:
+        raise VjError("--beats-per-bar needs --method crnn (aubio's tracker knows no bars)")
+    settings = AnalysisSettings(hop=args.hop)
+    analysis = analyse_track(args.audio, settings, beat_method=args.method)
+    analysis = analysis.pinned(beats_per_bar=args.beats_per_bar, bpm=args.bpm)
+    print(format_summary(analysis, pinned={"bpm": args.bpm, "beats_per_bar": args.beats_per_bar}))
+    replay = None
+    if args.live:
+        from vj.audio.decode import decode_audio
+        from vj.audio.replay import replay_live
+
+        replay = replay_live(decode_audio(args.audio, 44100), 44100, hop=args.hop,
+                             beats_per_bar=args.beats_per_bar, bpm=args.bpm)
+        late = [b.decided_at - b.time for b in replay.beats]
+        print(f"  live       {len(replay.onsets)} onsets, {len(replay.beats)} beats "
+              f"({sum(b.position == 1 for b in replay.beats)} downbeats), "
+              f"{replay.bpm_after(10.0):.1f} BPM after 10 s; beats decided "
+              f"{1000 * (sorted(late)[len(late) // 2] if late else 0):.0f} ms after they fell (median)")
     if args.csv:
-        write_events_csv(analysis, args.csv)
+        if replay is not None:
+            write_live_csv(replay, args.csv)
+        else:
+            write_events_csv(analysis, args.csv)
         print(f"events written to {args.csv}")
+    if args.plot:
+        print(f"picture written to {plot_analysis(analysis, args.plot, live=replay)}")
     return 0
 
 

@@ -159,9 +159,10 @@ class Cue(_Strict):
 class Song(_Strict):
     name: str
     audio: str | None = None
-    bpm: float | None = Field(None, gt=20, lt=400)
-    beats_per_bar: int = Field(4, ge=1, le=16)
-    beat_offset: float | None = None
+    bpm: float | None = Field(None, gt=20, lt=400)           # None: detected
+    beats_per_bar: int | None = Field(None, ge=1, le=16)    # None: detected (3 or 4)
+    first_downbeat: float | None = Field(None, ge=0)        # seconds of bar 1's first beat; None: detected
+    beat_offset: float | None = None                        # the older name of first_downbeat
     latency_offset_ms: float = 0.0
     style: str | None = None
     prompt: PromptSpec = "a dreamlike landscape"
@@ -170,6 +171,23 @@ class Song(_Strict):
     cues: list[Cue] = Field(default_factory=list)
     tempo_lead: Literal["detected", "setlist", "tap", "midi_clock"] = "detected"
     cue_mode: Literal["time", "bars", "manual"] = "time"
+
+
+    @model_validator(mode="after")
+    def _one_downbeat_name(self) -> "Song":
+        if self.first_downbeat is not None and self.beat_offset is not None:
+            raise ValueError("give first_downbeat or beat_offset (its older name), not both")
+        return self
+
+    @property
+    def downbeat_pin(self) -> float | None:
+        """The pinned time of the first downbeat (``first_downbeat``, or ``beat_offset``), if any."""
+        return self.first_downbeat if self.first_downbeat is not None else self.beat_offset
+
+    @property
+    def meter(self) -> int:
+        """Beats per bar where a number is needed before any analysis (live start): pinned, else 4."""
+        return self.beats_per_bar or 4
 
 
 class ModelSettings(_Strict):

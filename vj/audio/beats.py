@@ -184,10 +184,36 @@ def choose_bar(times: np.ndarray, acts: np.ndarray, cues: np.ndarray, meters: tu
     return best[1], best[2]
 
 
+#: Below this peak level (dBFS) a file counts as silent: no beats are looked for.
+SILENCE_DB = -60.0
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """Whether the whole signal stays below ``SILENCE_DB``."""
+    return len(samples) == 0 or float(np.max(np.abs(samples))) < 10 ** (SILENCE_DB / 20)
+
+
+def pulse_strength(acts: np.ndarray, bpm: float) -> float:
+    """How much the beat activation repeats at the beat period: its normalised autocorrelation at
+    that lag (±1 frame). Music with a beat scores above 0; noise that the network half-hears as
+    beats scores at or below 0, because nothing in it recurs."""
+    if bpm <= 0 or len(acts) < 8:
+        return 0.0
+    signal = acts.sum(axis=1) - acts.sum(axis=1).mean()
+    energy = float(signal @ signal)
+    lag = int(round(FPS * 60.0 / bpm))
+    if energy <= 0 or lag + 1 >= len(signal):
+        return 0.0
+    return max(float(signal[:-k] @ signal[k:]) for k in (lag - 1, lag, lag + 1) if k > 0) / energy
+
+
 def track_beats(samples: np.ndarray, sample_rate: int, *, beats_per_bar: int | None = None,
                 bpm: float | None = None, settings: TrackerSettings | None = None) -> BeatTrack:
     """Beats, downbeats, meter and tempo of a whole mono signal (any sample rate)."""
     audio = resample(samples, sample_rate)
+    if is_silent(audio):
+        return BeatTrack(np.zeros(0), np.zeros(0, dtype=int), int(beats_per_bar or 4), 0.0,
+                         "no beats found: the audio is silent")
     features = beat_features(audio)
     return beats_from_activations(activations(features), bar_cues(features), beats_per_bar=beats_per_bar, bpm=bpm,
                                   settings=settings, duration=len(audio) / SAMPLE_RATE)
@@ -217,7 +243,10 @@ def beats_from_activations(acts: np.ndarray, cues: np.ndarray | None = None, *, 
     message = ""
     if len(times) < 4:
         message = ("no beats found (silence, or no steady pulse)" if len(times) == 0
-                   else f"only {len(times)} beats found: too few for a tempo")
+                   else f"no beats found: only {len(times)} beat-like hits, too few for a tempo")
+    elif bpm is None and pulse_strength(acts, tempo_of(times)) <= 0.0:
+        message = "no beats found: nothing in the audio recurs at a steady tempo (noise?)"
+    if message:
         times, positions = np.zeros(0), np.zeros(0, dtype=int)
     return BeatTrack(times=times.astype(np.float64), positions=positions.astype(int), beats_per_bar=meter,
                      bpm=tempo_of(times), message=message)
@@ -304,7 +333,7 @@ class LiveBeatTracker:
         if position.phase >= max(2, position.interval // 4) or group == self._last_group:
             return None
         time = frame_time - position.phase / HMM_FPS
-        if time - self._last_beat < min_gap:
+        if time < 0 or time - self._last_beat < min_gap:
             return None
         self._last_group = group
         self._last_beat = time

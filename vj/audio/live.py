@@ -32,6 +32,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from vj.audio.analysis import FAST, ONSET_METHODS, AnalysisSettings, HopAnalyser, HopResult
+from vj.audio.beats import LiveBeatTracker
 from vj.errors import VjError
 
 log = logging.getLogger(__name__)
@@ -412,6 +413,8 @@ class LiveHop:
     time:          when the hop's first sample was captured.
     onset_time:    when the onset happened (the detector's estimate of the attack); NaN when none.
     beat_time:     when the tracked beat fell; NaN when none.
+    beat_position: that beat's place in its bar (1 = downbeat; 0 when no beat).
+    beats_per_bar: the meter the live tracker believes in now.
     features:      normalised 0..1 values (rms, low, mid, high, perc, harm) for ``Features``.
     level_db:      the hop's RMS in dBFS (``AudioStatus.level_db`` is the peak-hold meter).
     published:     when the analysis thread published it (minus ``time`` = buffering + detection).
@@ -429,6 +432,8 @@ class LiveHop:
     level_db: float
     published: float
     arrived: float
+    beat_position: int = 0
+    beats_per_bar: int = 4
 
 
 class FeatureNormaliser:
@@ -572,20 +577,22 @@ class LiveAudio:
         method = self.settings.onset_method or LIVE_ONSET_METHOD
         if method != base.onset_method:  # another method: its own threshold, not the template's
             changes.update(onset_method=method, onset_threshold=None)
+        if base.high_hz >= self.capture.sample_rate / 2:  # 8 kHz input: the high band starts below Nyquist
+            changes["high_hz"] = self.capture.sample_rate / 4
         settings = replace(base, **changes)
-        if settings.high_hz >= settings.sample_rate / 2:
-            settings = replace(settings, high_hz=settings.sample_rate / 4)
         return HopAnalyser(settings)
 
     def _reopen_fresh(self, hop: int) -> "tuple[HopAnalyser, FeatureNormaliser] | None":
         """Reopen the input; on success a fresh analyser and normaliser (the rate may have changed)."""
         if not self._reopen():
             return None
+        self._beats = LiveBeatTracker(self.capture.sample_rate)
         return self._new_analyser(), FeatureNormaliser(hop / self.capture.sample_rate)
 
     def _run(self) -> None:
         hop = self.settings.hop
         analyser = self._new_analyser() if self.capture.ring is not None else None
+        self._beats = LiveBeatTracker(max(self.capture.sample_rate, 1))
         normaliser = FeatureNormaliser(hop / max(self.capture.sample_rate, 1))
         last_retry = time.monotonic()
         quiet_since: float | None = None
@@ -624,6 +631,8 @@ class LiveAudio:
                     samples *= self.input_gain
                 arrived = self.capture.last_callback
                 result = analyser.process(samples)
+                beats = self._beats.push(samples)
+                beat = beats[-1] if beats else None
                 start_time = clock.time_of_sample(first)
                 if self._tap_path is not None:
                     self._write_tap(start_time, samples)
@@ -636,10 +645,11 @@ class LiveAudio:
                 hop_record = LiveHop(
                     time=start_time, is_onset=result.is_onset,
                     onset_time=to_mono(result.onset_time) if result.is_onset else math.nan,
-                    onset_strength=result.onset_strength, is_beat=result.is_beat,
-                    beat_time=to_mono(result.beat_time) if result.is_beat else math.nan,
-                    bpm=result.bpm, features=normaliser(result, silent), level_db=level_db,
-                    published=time.monotonic(), arrived=arrived)
+                    onset_strength=result.onset_strength, is_beat=beat is not None,
+                    beat_time=to_mono(beat.time) if beat is not None else math.nan,
+                    bpm=self._beats.tempo, features=normaliser(result, silent), level_db=level_db,
+                    published=time.monotonic(), arrived=arrived,
+                    beat_position=beat.position if beat is not None else 0, beats_per_bar=self._beats.meter)
                 self.latest = hop_record
                 if hop_record.is_onset or hop_record.is_beat:
                     self.events.append(hop_record)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vj.audio.analysis import AnalysisSettings, HopAnalyser
-from vj.audio.beats import BeatTrack, bar_cues, beats_from_activations, resample, tempo_of
+from vj.audio.beats import BeatTrack, bar_cues, beats_from_activations, is_silent, resample, tempo_of
 from vj.audio.beat_features import SAMPLE_RATE as BEAT_RATE
 from vj.audio.beat_features import beat_features
 from vj.audio.beat_model import activations as beat_activations
@@ -113,7 +113,7 @@ class TrackAnalysis:
     def pinned(self, beats_per_bar: int | None = None, bpm: float | None = None) -> "TrackAnalysis":
         """This analysis with the beats decoded again under what the VJ knows (the setlist's
         ``beats_per_bar`` and ``bpm``): the network's activations are kept, only the HMM reruns."""
-        if (beats_per_bar is None and bpm is None) or len(self.beat_activations) == 0:
+        if (beats_per_bar is None and bpm is None) or len(self.beat_activations) == 0 or "silent" in self.beat_message:
             return self
         cues = self.bar_cues if len(self.bar_cues) == len(self.beat_activations) else None
         track = beats_from_activations(self.beat_activations, cues, beats_per_bar=beats_per_bar, bpm=bpm,
@@ -284,7 +284,11 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
         features = beat_features(audio)
         acts = beat_activations(features)
         analysis.beat_activations, analysis.bar_cues = acts, bar_cues(features)
-        analysis = _with_beats(analysis, beats_from_activations(acts, analysis.bar_cues, duration=duration))
+        if is_silent(audio):
+            track = BeatTrack(np.zeros(0), np.zeros(0, dtype=int), 4, 0.0, "no beats found: the audio is silent")
+        else:
+            track = beats_from_activations(acts, analysis.bar_cues, duration=duration)
+        analysis = _with_beats(analysis, track)
     else:
         # 3. aubio: its beats, 4 to the bar, downbeats on the bar phase chosen by the grid fit.
         grid = analysis.grid()
@@ -564,3 +568,29 @@ def write_live_csv(replay, path: str | Path) -> None:
     rows.sort(key=lambda r: (r[2], r[1]))
     _write_rows(path, ["kind", "time", "decided_at", "strength", "position", "bpm"],
                 [[k, f"{t:.4f}", f"{d:.4f}", s, p, bpm] for k, t, d, s, p, bpm in rows])
+
+
+def plot_analysis(analysis: TrackAnalysis, path: str | Path, live=None) -> Path:
+    """Draw waveform, onsets, beats and downbeats (with bar numbers) to a PNG with the timeline
+    picture's renderer, so a VJ can check the grid by eye; with ``live`` (a ``LiveReplay``), the
+    live analysis's onsets and beats instead of the offline ones."""
+    from vj.output.timeline import render_timeline
+
+    onsets, strengths = analysis.onset_times, analysis.onset_strengths
+    beats, downbeats = analysis.beat_times, analysis.downbeat_times
+    what = "offline"
+    if live is not None:
+        onsets = live.onset_times
+        strengths = np.array([o.strength for o in live.onsets])
+        beats, downbeats, what = live.beat_times, live.downbeat_times, "live (as vj live decides)"
+    preview = analysis.waveform_preview
+    bands = {name: analysis.series(name) for name in ("low", "mid", "high")}
+    title = (f"{analysis.path.name} · {what} · {analysis.bpm:.1f} BPM · {analysis.beats_per_bar} beats a bar · "
+             f"{len(beats)} beats, {len(downbeats)} downbeats")
+    try:
+        return render_timeline(path, duration=analysis.duration, waveform_times=preview[0], waveform_min=preview[1],
+                               waveform_max=preview[2], onset_times=onsets, onset_strengths=strengths,
+                               beat_times=beats, downbeat_times=downbeats, bands=bands, title=title,
+                               bar_times=downbeats if len(downbeats) else None)
+    except OSError as exc:
+        raise VjError(f"cannot write the picture {path}: {exc.strerror or exc}") from None

@@ -61,9 +61,9 @@ def replay_live(samples: np.ndarray, sample_rate: int, *, hop: int = 256, onset_
     changes: dict = {"sample_rate": int(sample_rate), "hop": int(hop)}
     if method != base.onset_method:
         changes.update(onset_method=method, onset_threshold=None)
+    if base.high_hz >= sample_rate / 2:  # 8 kHz input: the high band starts below Nyquist
+        changes["high_hz"] = sample_rate / 4
     settings = replace(base, **changes)
-    if settings.high_hz >= settings.sample_rate / 2:
-        settings = replace(settings, high_hz=settings.sample_rate / 4)
     analyser = HopAnalyser(settings)
     tracker = LiveBeatTracker(int(sample_rate), beats_per_bar=beats_per_bar, bpm=bpm)
     samples = np.asarray(samples, dtype=np.float32)

@@ -47,6 +47,7 @@ class TempoClock:
                     one early or late detection doesn't jolt the visuals, large enough to lock in
                     a bar or two.
     tempo_gain:     share of the tracker's BPM difference taken per beat.
+    meter_pinned:   the setlist fixes ``beats_per_bar``; otherwise the tracker's meter is taken.
     """
 
     #: Taps further apart than this (seconds) start a new tap sequence.
@@ -55,10 +56,13 @@ class TempoClock:
     SNAP_RATIO = 0.08
 
     def __init__(self, bpm: float = 120.0, beats_per_bar: int = 4, lead: TempoLead = TempoLead.DETECTED,
-                 origin: float = 0.0, phase_gain: float = 0.25, tempo_gain: float = 0.2) -> None:
+                 origin: float = 0.0, phase_gain: float = 0.25, tempo_gain: float = 0.2,
+                 meter_pinned: bool = False) -> None:
         if not (bpm > 0 and math.isfinite(bpm)):
             raise ValueError(f"bpm must be positive, got {bpm}")
         self.beats_per_bar = beats_per_bar
+        self.meter_pinned = meter_pinned
+        self._bar_votes: tuple[int, int, int] | None = None  # (meter, beat shift, beats agreeing)
         self.lead = lead
         self.phase_gain = phase_gain
         self.tempo_gain = tempo_gain
@@ -124,8 +128,12 @@ class TempoClock:
         self.locked = True
         self.last_source = "manual"
 
-    def observe_beat(self, time: float, bpm: float | None = None) -> None:
-        """The beat tracker placed a beat at ``time`` (song seconds), with its tempo estimate."""
+    def observe_beat(self, time: float, bpm: float | None = None, position: int = 0,
+                     beats_per_bar: int | None = None) -> None:
+        """The beat tracker placed a beat at ``time`` (song seconds), with its tempo estimate and,
+        when it knows them, the beat's place in the bar (1 = downbeat) and the meter. Bar lines
+        follow the tracker once two beats in a row agree on where they are (one stray reading
+        never moves a bar line)."""
         if self.lead is not TempoLead.DETECTED:
             return
         if bpm and 20.0 <= bpm <= 400.0:
@@ -141,6 +149,30 @@ class TempoClock:
             self._shift(self.phase_gain * error)
         self.locked = True
         self.last_source = "detected"
+        if position:
+            self._follow_bar(time, position, beats_per_bar)
+
+    def _follow_bar(self, time: float, position: int, beats_per_bar: int | None) -> None:
+        meter = self.beats_per_bar if self.meter_pinned or not beats_per_bar else int(beats_per_bar)
+        if position > meter:
+            return
+        beat, _ = self.nearest_beat(time)
+        shift = (beat - (position - 1)) % meter if meter == self.beats_per_bar else None
+        if meter == self.beats_per_bar and shift == 0:
+            self._bar_votes = None
+            return
+        key = (meter, -1 if shift is None else shift)
+        votes = self._bar_votes[2] + 1 if self._bar_votes and self._bar_votes[:2] == key else 1
+        self._bar_votes = (*key, votes)
+        if votes < 2:
+            return
+        if meter != self.beats_per_bar:
+            log.info("live meter: %d beats a bar (was %d)", meter, self.beats_per_bar)
+            self.beats_per_bar = meter
+        beat, _ = self.nearest_beat(time)
+        shift = (beat - (position - 1)) % meter
+        self._shift(shift * self.seconds_per_beat)  # beat numbers move by whole beats: no jump in phase
+        self._bar_votes = None
 
     def tap(self, time: float) -> float | None:
         """A tap on a beat at ``time``. Two or more taps set the tempo (median interval) when taps

@@ -477,7 +477,8 @@ class LiveShow:
         # and a fresh director (which wants time in order).
         old = state.clock
         state.clock = TempoClock(state.start_bpm, old.beats_per_bar, old.lead,
-                                 origin=state.song.beat_offset or 0.0)
+                                 origin=state.song.downbeat_pin or 0.0,
+                                 meter_pinned=state.song.beats_per_bar is not None)
         fresh = Director(self.setlist, state.song, state.clock, self.fps)
         fresh.cue_mode = state.director.cue_mode
         state.director = fresh
@@ -561,7 +562,8 @@ class LiveShow:
                 self._flash_until = time.monotonic() + 0.08
                 record.onsets.append(hop)
             if hop.is_beat:
-                state.clock.observe_beat(hop.beat_time - self.song_start, hop.bpm or None)
+                state.clock.observe_beat(hop.beat_time - self.song_start, hop.bpm or None,
+                                         position=hop.beat_position, beats_per_bar=hop.beats_per_bar)
 
     def _features(self, music_time: float, clock: TempoClock, director: Director) -> Features:
         hop = self.audio.latest if self.audio is not None else None
@@ -631,7 +633,8 @@ def build_song_states(setlist: Any, *, bpm: float | None = None, tempo_lead: str
     for index, song in enumerate(setlist.songs):
         lead = TempoLead.parse(tempo_lead or song.tempo_lead)
         start_bpm = bpm or song.bpm or 120.0
-        clock = TempoClock(start_bpm, song.beats_per_bar, lead, origin=song.beat_offset or 0.0)
+        clock = TempoClock(start_bpm, song.meter, lead, origin=song.downbeat_pin or 0.0,
+                           meter_pinned=song.beats_per_bar is not None)
         director = Director(setlist, song, clock, float(setlist.output.fps))
         if cue_mode:
             director.cue_mode = cue_mode

@@ -88,6 +88,11 @@ class FastOnset:
         self._k = K_PER_THRESHOLD * self.threshold
         self._floor = FLOOR_PER_THRESHOLD * self.threshold
 
+    @property
+    def armed(self) -> bool:
+        """False while the flux of the last reported attack is still above the threshold."""
+        return self._armed
+
     def _flux(self, magnitude: np.ndarray) -> float:
         current = np.log1p(self.gamma * np.asarray(magnitude[self._first_bin:], dtype=np.float32))
         frames = self._frames

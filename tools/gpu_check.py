@@ -95,18 +95,21 @@ def install_wheels(folder: Path, target: Path) -> dict[str, Any]:
 def unpack_gl_loaders(folder: Path) -> str:
     """Unpack carried glvnd/EGL loader packages where there is no libEGL (the NVIDIA driver brings
     the vendor library; a bare image may lack the loader)."""
-    if ctypes.util.find_library("EGL"):
-        return "libEGL already there"
-    debs = sorted(folder.glob("*.deb"))
-    if not debs:
-        return "no libEGL and no carried loaders"
-    for deb in debs:
-        subprocess.run(["dpkg", "-x", str(deb), "/"], check=True)
-    subprocess.run(["ldconfig"], check=False)
+    said = "libEGL already there"
+    if not ctypes.util.find_library("EGL"):
+        debs = sorted(folder.glob("*.deb"))
+        if not debs:
+            return "no libEGL and no carried loaders"
+        for deb in debs:
+            subprocess.run(["dpkg", "-x", str(deb), "/"], check=True)
+        subprocess.run(["ldconfig"], check=False)
+        said = f"unpacked {len(debs)} GL loader packages"
+    # The driver's folder is a read-only mount there: point glvnd at its EGL vendor file.
     vendor = Path("/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json")
-    if vendor.exists():
-        os.environ.setdefault("__EGL_VENDOR_LIBRARY_FILENAMES", str(vendor))
-    return f"unpacked {len(debs)} GL loader packages"
+    if vendor.exists() and "__EGL_VENDOR_LIBRARY_FILENAMES" not in os.environ:
+        os.environ["__EGL_VENDOR_LIBRARY_FILENAMES"] = str(vendor)
+        said += f"; EGL vendor {vendor}"
+    return said
 
 
 # ---- results -------------------------------------------------------------------------------------
@@ -671,4 +674,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is saved. Leave without joining a device thread that may still be compiling a set-up
+    # a section gave up on (a normal exit would wait for it, past the run's time).
+    os._exit(code)

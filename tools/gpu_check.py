@@ -360,7 +360,6 @@ def section_speed(check: Check) -> dict[str, Any]:
     from tools.bench_diffusion import baseline_pipeline
 
     check.build()
-    parts = check.parts()
     # diffusers' own deep copy, made before vj compiles or converts anything of its own.
     pipe = baseline_pipeline(check.loaded("full"))
     image = check.picture(check.size)
@@ -615,7 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     budget = args.budget or (240.0 if args.dry_run else 465.0)
-    meta: dict[str, Any] = {"dry_run": bool(args.dry_run), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    meta: dict[str, Any] = {"dry_run": bool(args.dry_run),
+                            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                             "python": platform.python_version(), "budget_s": budget}
     if args.wheels:
         meta["wheels"] = install_wheels(args.wheels, Path(tempfile.gettempdir()) / "vj-gpu-check-site")

@@ -29,8 +29,8 @@ def baseline_pipeline(loaded):
 
     from diffusers import StableDiffusionImg2ImgPipeline
 
-    pipe = StableDiffusionImg2ImgPipeline(vae=copy.deepcopy(loaded.vae), text_encoder=copy.deepcopy(loaded.text_encoder),
-                                          tokenizer=loaded.tokenizer, unet=copy.deepcopy(loaded.unet),
+    pipe = StableDiffusionImg2ImgPipeline(vae=copy.deepcopy(loaded.vae), unet=copy.deepcopy(loaded.unet),
+                                          text_encoder=copy.deepcopy(loaded.text_encoder), tokenizer=loaded.tokenizer,
                                           scheduler=copy.deepcopy(loaded.scheduler), safety_checker=None,
                                           feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)

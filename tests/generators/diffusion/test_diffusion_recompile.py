@@ -183,3 +183,30 @@ def test_eager_cuda_uses_channels_last_and_cudnn_benchmark(tiny_model):
         assert generator.warmed  # cuDNN autotunes each shape in the warm-up, not in the show
     finally:
         generator.close()
+
+
+def test_sdxl_with_stream_batching_never_recompiles_after_warm_up(tiny_sdxl):
+    """SDXL adds the pooled embedding and time ids to every UNet call; stream batching makes each
+    step count its own batch. After the warm-up, crossfades (both parts of the embedding), CFG on
+    and off and both step counts reuse what was compiled."""
+    from torch._dynamo.testing import CompileCounter
+
+    counter = CompileCounter()
+    generator = DiffusionGenerator(str(tiny_sdxl), device="cpu", accelerator="compile", compile_backend=counter,
+                                   stream_batch=True)
+    generator.prepare(GeneratorContext(width=32, height=32, prompts=[STORM, BIRD], negative_prompts=["blurry", ""],
+                                       options={"max_steps": 2}))
+    try:
+        assert generator.warmed == [(1, 0.0), (2, 0.0), (1, 2.0), (2, 2.0)]
+        before = frames_compiled(counter)
+        assert before > 0
+        frame = Frame(tensor=picture(32, 32))
+        to_bird = Conditioning(prompt=BIRD)
+        for frame_params in (params(), params(conditioning_to=to_bird, blend=0.4), params(steps=2),
+                             params(steps=2, conditioning_to=to_bird, blend=0.7), params(guidance=3.0),
+                             params(steps=2, guidance=3.0, negative_prompt="blurry"), params(strength=0.8)):
+            frame = generator.step(frame, frame_params)
+        assert torch.isfinite(frame.to_tensor()).all()
+        assert frames_compiled(counter) == before and generator.compile_fallbacks == 0
+    finally:
+        generator.close()

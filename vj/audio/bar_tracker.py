@@ -234,6 +234,9 @@ class BarPosition:
     phase: int  # frames since that beat
     interval: int  # frames per beat
     confidence: float  # posterior probability mass of the most probable state's block
+    beat_mass: float = 0.0  # probability that a beat is starting now (mass in the beat-start states)
+    beat_group: tuple[int, int] = (4, 0)  # (meter, beat) holding most of that mass
+    beat_interval: int = 0  # beat length (frames) of the block holding most of that mass
 
 
 class ForwardFilter:
@@ -270,6 +273,11 @@ class ForwardFilter:
         slot = int(np.argmax(alpha))
         block, phase = space.locate(slot, t)
         base, n = int(space.base[block]), int(space.block_n[block])
+        region = alpha[space.region_slots(t)]
+        by_group = np.bincount(space.block_group[space.reg_block], weights=region, minlength=len(space.groups))
+        by_block = np.bincount(space.reg_block, weights=region, minlength=len(space.base))
         self._t = t + 1
         return BarPosition(meter=int(space.block_meter[block]), beat=int(space.block_beat[block]), phase=phase,
-                           interval=n, confidence=float(alpha[base:base + n].sum()))
+                           interval=n, confidence=float(alpha[base:base + n].sum()), beat_mass=float(region.sum()),
+                           beat_group=space.groups[int(np.argmax(by_group))],
+                           beat_interval=int(space.block_n[int(np.argmax(by_block))]))

@@ -30,6 +30,8 @@ UPSAMPLE = 2
 HMM_FPS = FPS * UPSAMPLE
 #: A pinned tempo lets the tracker move this far (fraction) either way.
 PINNED_BPM_RANGE = 0.10
+#: Live: a beat is decided when the forward filter is this sure that one is starting (0..1).
+LIVE_BEAT_BELIEF = 0.8
 #: Bar-phase cue weights (z-scores): the network's downbeat activation, the harmonic change into
 #: the beat (chords change on bar lines), low-band and broadband attack (accents). Chosen on the
 #: GTZAN development clips; the downbeat activation alone scored downbeat F 0.47 there, with the
@@ -293,7 +295,7 @@ class LiveBeatTracker:
         self._resampler = _StreamResampler(self.sample_rate) if self.sample_rate != SAMPLE_RATE else None
         self._previous = np.zeros(2)
         self._frame = 0  # HMM frames stepped
-        self._last_group: tuple[int, int] | None = None
+        self._belief = 0.0
         self._last_beat = -math.inf
         self.meter = self.beats_per_bar or 4
         self.tempo = float(self.bpm or 0.0)
@@ -324,25 +326,26 @@ class LiveBeatTracker:
         return beats
 
     def _step(self, activation: np.ndarray, now: float) -> LiveBeat | None:
+        """A beat is decided on the frame where the filter's belief that a beat is starting first
+        reaches ``LIVE_BEAT_BELIEF``: deciding on the single most probable state instead (it hops
+        between tempo hypotheses) scored live beat F 0.48 against 0.61 on the GTZAN clips."""
         position = self._filter.step(activation)
         # HMM frame f sits at (f - UPSAMPLE + 1) / HMM_FPS: the first network frame is centred on sample 0.
         frame_time = (self._frame - (UPSAMPLE - 1)) / HMM_FPS
         self._frame += 1
-        group = (position.meter, position.beat)
-        min_gap = 0.6 * position.interval / HMM_FPS
-        if position.phase >= max(2, position.interval // 4) or group == self._last_group:
+        rising = position.beat_mass >= LIVE_BEAT_BELIEF > self._belief
+        self._belief = position.beat_mass
+        if not rising or frame_time < 0:
             return None
-        time = frame_time - position.phase / HMM_FPS
-        if time < 0 or time - self._last_beat < min_gap:
+        if frame_time - self._last_beat < 0.5 * position.beat_interval / HMM_FPS:
             return None
-        self._last_group = group
-        self._last_beat = time
-        self._recent = (self._recent + [time])[-9:]
-        self.meter = position.meter
+        self._last_beat = frame_time
+        self._recent = (self._recent + [frame_time])[-9:]
+        meter, beat = position.beat_group
+        self.meter = meter
         recent = tempo_of(np.array(self._recent))
-        self.tempo = recent or 60.0 * HMM_FPS / position.interval
-        return LiveBeat(time=time, decided_at=now, position=position.beat + 1, beats_per_bar=position.meter,
-                        bpm=self.tempo)
+        self.tempo = recent or 60.0 * HMM_FPS / max(position.beat_interval, 1)
+        return LiveBeat(time=frame_time, decided_at=now, position=beat + 1, beats_per_bar=meter, bpm=self.tempo)
 
 
 class _StreamResampler:

@@ -174,3 +174,14 @@ def test_layouts_and_rates(channels: int, rate: int, tmp_path: Path):
     assert analysis.bpm == pytest.approx(120.0, rel=0.03)
     replay = replay_live(_resampled(synth.samples, rate)[: rate * 8], rate)
     assert all(b.time >= 0 for b in replay.beats)
+
+
+def test_live_tempo_locks_within_four_bars_of_a_change():
+    before, after = music(100.0, 8, seed=1), music(128.0, 10, seed=2, start=0.0)
+    change = len(before.samples) / before.sample_rate
+    replay = replay_live(np.concatenate([before.samples, after.samples]), before.sample_rate)
+    four_bars = change + 4 * 4 * 60.0 / 128.0
+    steady = [b for b in replay.beats if four_bars <= b.time < change + 17.0]
+    assert steady and all(b.bpm == pytest.approx(128.0, rel=0.04) for b in steady)
+    held = [b for b in replay.beats if 6.0 <= b.time < change - 0.5]
+    assert held and all(b.bpm == pytest.approx(100.0, rel=0.04) for b in held)

@@ -32,3 +32,27 @@ def test_detected_beats_lock_the_clock_and_other_sources_are_ignored():
     assert clock.bpm == pytest.approx(120.0)
     clock.resync(7.62)  # now is a downbeat
     assert clock.bar_at(7.62) == pytest.approx(round(clock.bar_at(7.62)))
+
+
+def test_bar_lines_follow_the_tracker_after_a_bar_of_agreeing_beats():
+    clock = TempoClock(120.0, beats_per_bar=4, lead=TempoLead.DETECTED)
+    # The tracker says the beat at 1.0 s is beat 2 of its bar: the clock (beat 2 = position 3) moves.
+    for i in range(3):
+        clock.observe_beat(1.0 + i * 0.5, 120.0, position=2 + i, beats_per_bar=4)
+    assert round(clock.beat_at(1.0)) % 4 != 1  # three beats: not yet
+    clock.observe_beat(2.5, 120.0, position=1, beats_per_bar=4)
+    assert round(clock.beat_at(2.5)) % 4 == 0  # a bar's worth: 2.5 s is a downbeat now
+    assert clock.beat_phase(2.5) == pytest.approx(0.0, abs=0.01)  # whole beats moved, no phase jump
+    before = clock.beat_at(3.0)
+    clock.observe_beat(3.0, 120.0, position=4, beats_per_bar=4)  # one stray reading
+    assert clock.beat_at(3.0) == pytest.approx(before, abs=0.01)
+
+
+def test_the_tracker_s_meter_is_taken_unless_pinned():
+    free = TempoClock(120.0, beats_per_bar=4)
+    pinned = TempoClock(120.0, beats_per_bar=4, meter_pinned=True)
+    for clock in (free, pinned):
+        for i in range(6):
+            clock.observe_beat(1.0 + i * 0.5, 120.0, position=i % 3 + 1, beats_per_bar=3)
+    assert free.beats_per_bar == 3 and round(free.beat_at(2.5)) % 3 == 0
+    assert pinned.beats_per_bar == 4

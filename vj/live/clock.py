@@ -132,8 +132,8 @@ class TempoClock:
                      beats_per_bar: int | None = None) -> None:
         """The beat tracker placed a beat at ``time`` (song seconds), with its tempo estimate and,
         when it knows them, the beat's place in the bar (1 = downbeat) and the meter. Bar lines
-        follow the tracker once two beats in a row agree on where they are (one stray reading
-        never moves a bar line)."""
+        follow the tracker once a bar's worth of beats in a row agree on where they are (the live
+        tracker's bar numbering wavers more than its beats; a stray reading never moves a bar line)."""
         if self.lead is not TempoLead.DETECTED:
             return
         if bpm and 20.0 <= bpm <= 400.0:
@@ -164,7 +164,7 @@ class TempoClock:
         key = (meter, -1 if shift is None else shift)
         votes = self._bar_votes[2] + 1 if self._bar_votes and self._bar_votes[:2] == key else 1
         self._bar_votes = (*key, votes)
-        if votes < 2:
+        if votes < max(2, meter):
             return
         if meter != self.beats_per_bar:
             log.info("live meter: %d beats a bar (was %d)", meter, self.beats_per_bar)

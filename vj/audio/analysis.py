@@ -74,8 +74,8 @@ class AnalysisSettings:
     onset_slow:           with ``fast``: run the slow path too (causal SuperFlux, vj/audio/slow_onset.py)
                           for the non-percussive attacks ``fast`` misses, merged without double triggers
                           (vj/audio/live_onsets.py). On the Böck onset clips at hop 256 it lifts live onset
-                          F from 0.85 to 0.89 on drums/mixes and from 0.35 to 0.78 on soft/solo material
-                          (tools/score_onsets.py); hits are still reported on the fast path's hop.
+                          F from 0.852 to 0.884 on drums/mixes and from 0.352 to 0.761 on soft/solo
+                          material (tools/score_onsets.py); hits are still reported on the fast path's hop.
     silence_db:           below this level (dBFS) no onset or beat fires.
     low_hz, high_hz:      band edges: low < low_hz, mid low_hz..high_hz, high > high_hz.
     hpss_frames:          hops of history in the causal median that estimates the harmonic (steady) part.

@@ -36,8 +36,10 @@ DEFAULT_THRESHOLD = 1.1
 #: ... and at least this many times that mean: steady noise has flux peaks of up to ~2.4 times its
 #: mean, which the additive margin alone lets through once the level is normalised.
 DEFAULT_RATIO = 2.5
-#: Spectrum, bands and flux as offline; peak picking with only 10 ms behind (SuperFlux's pre_max).
-LIVE_SETTINGS = OnsetSettings(pre_max=0.01, threshold=DEFAULT_THRESHOLD)
+#: Spectrum, bands and flux as offline; peak picking with SuperFlux's own 10 ms maximum and 150 ms
+#: mean behind the peak (offline's 100 ms mean scored 0.889 / 0.750 live against 0.884 / 0.761: the
+#: fast path finds the hats that a long mean hides).
+LIVE_SETTINGS = OnsetSettings(pre_max=0.01, pre_avg=0.15, threshold=DEFAULT_THRESHOLD)
 
 
 class SlowOnset:
@@ -51,8 +53,11 @@ class SlowOnset:
         self.hop, self.sample_rate, self.threshold = hop, sample_rate, float(threshold)
         self.frame = frame_size(sample_rate, settings.frame_seconds)
         self._window = np.hanning(self.frame + 2)[1:-1]
-        self._bank = log_filterbank(self.frame, sample_rate, settings.bands_per_octave, settings.fmin,
-                                    settings.fmax)
+        bank = log_filterbank(self.frame, sample_rate, settings.bands_per_octave, settings.fmin, settings.fmax)
+        # sparse: each FFT bin feeds at most two bands, so a bincount is ~50× cheaper than the matmul
+        self._bins, self._bands = np.nonzero(bank)
+        self._weights = bank[self._bins, self._bands]
+        self._band_count = bank.shape[1]
         self._buffer = np.zeros(self.frame, dtype=np.float64)
         self._mu = diff_frames(self.frame, hop, settings.diff_ratio)
         self._past: deque[np.ndarray] = deque(maxlen=self._mu)
@@ -86,13 +91,16 @@ class SlowOnset:
         self._heard += n
         self._level = max(self._level * self._release, float(np.max(np.abs(samples))) if n else 0.0)
         scale = 1.0 / max(self._level, self._min_level)
-        spectrum = np.abs(np.fft.rfft(buffer * self._window)) @ self._bank
+        magnitude = np.abs(np.fft.rfft(buffer * self._window))
+        spectrum = np.bincount(self._bands, weights=magnitude[self._bins] * self._weights,
+                               minlength=self._band_count)
         current = np.log10(1.0 + scale * spectrum)
-        half = self._max_bands // 2
         reference = current
-        if half:
-            padded = np.pad(current, half, mode="edge")
-            reference = np.lib.stride_tricks.sliding_window_view(padded, self._max_bands).max(axis=1)
+        for _ in range(self._max_bands // 2):  # maximum over the neighbouring bands (3: one each side)
+            wider = reference.copy()
+            np.maximum(wider[1:], reference[:-1], out=wider[1:])
+            np.maximum(wider[:-1], reference[1:], out=wider[:-1])
+            reference = wider
         flux = 0.0
         if len(self._past) == self._mu:
             rise = current - self._past[0]

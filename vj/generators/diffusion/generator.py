@@ -42,8 +42,8 @@ class DiffusionGenerator(Generator):
                  preloaded: LoadedModel | None = None) -> None:
         """``compile_backend``: torch.compile's backend with ``accelerator="compile"`` (inductor for
         shows; tests use Dynamo's "eager" backend, whose guards and recompiles are the same).
-        ``warm_up``: run the warm-up in ``prepare`` (default: with compile, or on CUDA, where cuDNN
-        autotunes each shape once). ``preloaded``: an already loaded model (benchmarks, the GPU check)."""
+        ``warm_up``: run the warm-up in ``prepare`` (default: with compile, and eager on CUDA, where
+        cuDNN autotunes each shape once). ``preloaded``: an already loaded model (benchmarks, the GPU check)."""
         if vae not in ("full", "tiny"):
             raise GeneratorError(f"vae must be 'full' or 'tiny' (got {vae!r})")
         if accelerator not in ("eager", "compile", "tensorrt"):
@@ -108,8 +108,8 @@ class DiffusionGenerator(Generator):
             self._zero_negative = self.prompts.negative_now("").zeros_like()
         self._pixel_noise = PixelNoise((1, 3, context.height, context.width), loaded.device, context.seed)
         warm = self.warm_up_in_prepare
-        if warm is None:
-            warm = self.accelerator == "compile" or loaded.device.type == "cuda"
+        if warm is None:  # TensorRT engines are built ahead (vj compile); their profiles say which shapes run
+            warm = self.accelerator == "compile" or (self.accelerator == "eager" and loaded.device.type == "cuda")
         if warm:
             self.warm_up()
         log.info("diffusion generator ready: %s at %dx%d (%s, %s VAE, %s)", self.model, context.width,

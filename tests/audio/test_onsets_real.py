@@ -132,7 +132,7 @@ def test_bad_input_does_not_crash_and_finds_nothing_where_there_is_nothing():
     for x in (silence, np.zeros(0, dtype=np.float32), np.zeros(10, dtype=np.float32)):
         times, strengths = detect_onsets(x, SR)
         assert len(times) == len(strengths) == 0
-    assert live_onsets(silence) .size == 0
+    assert live_onsets(silence).size == 0
     one_second, truth = _clicks(SR, seconds=1.0)
     assert len(detect_onsets(one_second, SR)[0]) == len(truth)
     clipping = np.clip(rng.standard_normal(5 * SR) * 4.0, -1.0, 1.0).astype(np.float32)  # clipped noise

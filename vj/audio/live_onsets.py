@@ -3,13 +3,19 @@
 - ``FastOnset`` (vj/audio/fast_onset.py) decides on a drum hit's hop or the next; it is reported
   the moment it fires, so the percussive latency is what it was before the slow path existed.
 - ``SlowOnset`` (vj/audio/slow_onset.py) is causal SuperFlux: it finds bowed, sung, blown and
-  legato attacks the fast one misses, 4-7 hops (25-40 ms at hop 256) after they start.
+  legato attacks the fast one misses. On the Böck clips its decisions come a median 37 ms
+  (p10-p90 24-52 ms) after the annotated onset, the fast path's 6 ms (-3 to 13 ms).
 
-Merging, without double triggers: an onset from either path is dropped when it is placed within
-``merge_seconds`` of the last onset reported (a hit that the fast path has already reported reaches
-the slow path's peak picker a few hops later, placed near the same time). Re-trigger guard: while
+Merging, without double triggers: a slow onset waits ``hold`` hops for the fast path to claim the
+same attack (the fast path's placement is the sharper one), and an onset from either path is
+dropped when it is placed within ``merge_seconds`` of the last onset reported (a hit that the fast
+path has already reported reaches the slow path's peak picker a few hops later, placed near the
+same time). Re-trigger guard: while
 the fast detector is still inside the attack it reported (its flux has not yet fallen back under its
-threshold), the slow path's detections are the same smeared attack and are dropped too.
+threshold), the slow path's detections are the same smeared attack and are dropped too. (On the
+Böck clips, 63 of the 118 false onsets of the merged path lie within 100 ms of a true one, 28 of 42
+for the fast path alone; guards that also drop an onset within 100 ms of the last one unless its flux
+reaches 0.5-1× the last one's changed F by at most 0.003, so there are none.)
 
 Strength: the fast path's flux, and the slow path's flux times ``SLOW_STRENGTH_SCALE``, which puts
 the two on one scale (consumers such as the live loop divide by a running peak).

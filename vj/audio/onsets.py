@@ -77,7 +77,6 @@ def log_filterbank(frame: int, sample_rate: int, bands_per_octave: int, fmin: fl
     """(bins, bands) triangular filters on a log-frequency scale, each of unit area; bands that
     would fall on the same FFT bins (at low frequencies) are merged, as madmom's ``unique_filters``."""
     bins = frame // 2 + 1
-    freqs = np.fft.rfftfreq(frame, 1.0 / sample_rate)
     fmax = min(fmax, 0.47 * sample_rate)
     count = max(3, int(math.floor(bands_per_octave * math.log2(fmax / fmin))) + 1)
     centres = fmin * 2.0 ** (np.arange(count) / bands_per_octave)
@@ -91,7 +90,6 @@ def log_filterbank(frame: int, sample_rate: int, bands_per_octave: int, fmin: fl
         bank[rise, band] = (rise - start) / max(1, centre - start)
         bank[fall, band] = np.maximum(bank[fall, band], (stop - fall) / max(1, stop - centre))
         bank[:, band] /= bank[:, band].sum()
-    del freqs
     return bank
 
 

@@ -210,3 +210,22 @@ def test_sdxl_with_stream_batching_never_recompiles_after_warm_up(tiny_sdxl):
         assert frames_compiled(counter) == before and generator.compile_fallbacks == 0
     finally:
         generator.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_frames_on_the_device_thread_keep_the_callers_cuda_stream(tiny_model):
+    """The live loop runs a frame on a dedicated stream; the hop to the device thread keeps it."""
+    generator = DiffusionGenerator(str(tiny_model), device="cuda", accelerator="compile", compile_backend="eager")
+    generator.prepare(GeneratorContext(width=64, height=64, prompts=[STORM]))
+    seen = []
+    hook = generator.stream.vae.decoder.register_forward_pre_hook(
+        lambda *_: seen.append(torch.cuda.current_stream().cuda_stream))
+    try:
+        stream = torch.cuda.Stream()
+        with torch.cuda.stream(stream):
+            generator.step(Frame(tensor=picture(64, 64).cuda()), params())
+        assert seen == [stream.cuda_stream]
+    finally:
+        hook.remove()
+        generator.close()

@@ -164,10 +164,24 @@ class DiffusionGenerator(Generator):
                  ", ".join(f"{k} step{'s' if k > 1 else ''}{' CFG' if g > 1 else ''}" for k, g in self.warmed))
 
     def _on_device(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` on the generator's device thread (compile), else right here."""
+        """``fn(*args)`` on the generator's device thread (compile), else right here.
+
+        On CUDA the caller's current stream goes along: the live loop runs each frame on a dedicated
+        stream of its generator thread (model and tensor → GL copy alike), and the hop to the device
+        thread must not move the model's kernels back onto the legacy default stream."""
         if self.device_thread is None:
             return fn(*args)
-        return self.device_thread.run(fn, *args)
+        if self.loaded is None or self.loaded.device.type != "cuda":
+            return self.device_thread.run(fn, *args)
+        import torch
+
+        stream = torch.cuda.current_stream(self.loaded.device)
+
+        def on_callers_stream() -> Any:
+            with torch.cuda.stream(stream):
+                return fn(*args)
+
+        return self.device_thread.run(on_callers_stream)
 
     @property
     def notice(self) -> str | None:

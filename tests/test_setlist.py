@@ -126,5 +126,5 @@ def test_the_documented_full_example_is_a_valid_setlist(tmp_path: Path) -> None:
     path.write_text(example)
     setlist = load_setlist(path)
     for song in setlist.songs:
-        Director(setlist, song, BeatGrid(bpm=song.bpm or 120.0, offset=0.0, beats_per_bar=song.beats_per_bar),
+        Director(setlist, song, BeatGrid(bpm=song.bpm or 120.0, offset=0.0, beats_per_bar=song.meter),
                  setlist.output.fps, duration=60.0)

@@ -55,7 +55,7 @@ def test_a_setlist_configures_styles_prompts_and_gains_and_the_director_reads_it
     store.set("strength", 0.9, glide=0)
     style = list(setlist.styles)[-1]
     store.set("style", style)
-    grid = TempoClock(bpm=song.bpm or 120.0, beats_per_bar=song.beats_per_bar)
+    grid = TempoClock(bpm=song.bpm or 120.0, beats_per_bar=song.meter)
     director = Director(setlist, song, grid, fps=24.0)
     params = director.frame_params(0, 0.0, Features(), store.snapshot())
     assert params.strength == pytest.approx(0.9)

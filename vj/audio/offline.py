@@ -24,6 +24,7 @@ from vj.audio.beat_features import SAMPLE_RATE as BEAT_RATE
 from vj.audio.beat_features import beat_features
 from vj.audio.beat_model import activations as beat_activations
 from vj.audio.decode import AudioError, decode_audio
+from vj.audio.onsets import detect_onsets
 from vj.audio.grid import BeatGrid
 from vj.errors import VjError
 from vj.features import Features
@@ -37,6 +38,10 @@ EVENT_SOURCES = ("onset", "beat", "downbeat")
 #: Beat trackers ``analyse_samples`` takes: BeatNet's CRNN + a bar-pointer HMM (vj/audio/beats.py),
 #: or aubio's tempo tracker (the old default, kept for comparison; no downbeats or meter).
 BEAT_METHODS = ("crnn", "aubio")
+#: Onset detectors ``analyse_samples`` takes: SuperFlux over the whole file (vj/audio/onsets.py,
+#: the default: it looks ahead, which offline costs nothing), or ``hop``: the per-hop detector of
+#: ``AnalysisSettings.onset_method``, exactly as live mode runs it.
+ONSET_SOURCES = ("superflux", "hop")
 FALLBACK_BPM = 120.0
 PREVIEW_BINS = 2000
 CHROMA_WIN = 4096  # samples: ~11 Hz bins at 44.1 kHz, enough to tell semitones apart from ~110 Hz
@@ -204,7 +209,8 @@ def _next_after(times: np.ndarray, t: float) -> float | None:
 # ----- analysing a file ---------------------------------------------------------------------
 
 def analyse_track(path: str | Path, settings: AnalysisSettings | None = None,
-                  cache_dir: str | Path | None = None, beat_method: str = "crnn") -> TrackAnalysis:
+                  cache_dir: str | Path | None = None, beat_method: str = "crnn",
+                  onsets: str = "superflux") -> TrackAnalysis:
     """Analyse an audio file (or load the cached analysis of identical content and settings).
 
     The cache lives in ``cache_dir``, else ``$VJ_CACHE_DIR``, else ``~/.cache/vj/analysis``; it is
@@ -213,14 +219,14 @@ def analyse_track(path: str | Path, settings: AnalysisSettings | None = None,
     """
     path = Path(path)
     settings = settings or AnalysisSettings()
-    cache_file = _cache_file(path, settings, cache_dir, beat_method)
+    cache_file = _cache_file(path, settings, cache_dir, f"{beat_method}|onsets={onsets}")
     cached = _load_cache(cache_file, path)
     if cached is not None:
         logger.debug("analysis of %s loaded from %s", path, cache_file)
         return cached
     started = _time.perf_counter()
     samples = decode_audio(path, settings.sample_rate)
-    analysis = analyse_samples(samples, settings, path=path, beat_method=beat_method)
+    analysis = analyse_samples(samples, settings, path=path, beat_method=beat_method, onsets=onsets)
     logger.info("analysed %s in %.1f s: %.1f BPM, %d onsets", path, _time.perf_counter() - started,
                 analysis.bpm, len(analysis.onset_times))
     _save_cache(cache_file, analysis)
@@ -228,13 +234,18 @@ def analyse_track(path: str | Path, settings: AnalysisSettings | None = None,
 
 
 def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = None,
-                    path: str | Path = "<samples>", beat_method: str = "crnn") -> TrackAnalysis:
+                    path: str | Path = "<samples>", beat_method: str = "crnn",
+                    onsets: str = "superflux") -> TrackAnalysis:
     """Analyse float32 mono samples already at ``settings.sample_rate`` (no cache).
 
     ``beat_method`` is ``crnn`` (beats, downbeats and meter from vj/audio/beats.py) or ``aubio``
-    (aubio's tempo tracker, 4 beats a bar assumed, downbeats from the bar-phase fit)."""
+    (aubio's tempo tracker, 4 beats a bar assumed, downbeats from the bar-phase fit). ``onsets`` is
+    ``superflux`` (whole-file SuperFlux, vj/audio/onsets.py) or ``hop`` (the per-hop detector of
+    ``settings.onset_method``, as live runs it). Onset strengths are how hard each hit is either way."""
     if beat_method not in BEAT_METHODS:
         raise ValueError(f"unknown beat method '{beat_method}'; use one of {', '.join(BEAT_METHODS)}")
+    if onsets not in ONSET_SOURCES:
+        raise ValueError(f"unknown onset source '{onsets}'; use one of {', '.join(ONSET_SOURCES)}")
     settings = settings or AnalysisSettings()
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     duration = len(samples) / settings.sample_rate
@@ -248,21 +259,24 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
     # 1. Per-hop analysis, exactly as live mode will run it.
     analyser = HopAnalyser(settings)
     raw = np.zeros((len(SERIES), hops), dtype=np.float64)
-    onsets: list[tuple[float, float]] = []
+    hop_onsets: list[tuple[float, float]] = []
     beats: list[float] = []
     for i in range(total):
         result = analyser.process(padded[i * hop:(i + 1) * hop])
         if i < hops:
             raw[:, i] = (result.rms, result.low, result.mid, result.high, result.perc, result.harm)
         if result.is_onset and result.onset_time < duration:
-            onsets.append((result.onset_time, result.onset_loudness))  # live's strength; refined below
+            hop_onsets.append((result.onset_time, result.onset_loudness))  # live's strength; refined below
         if result.is_beat and 0.0 <= result.beat_time < duration:
             beats.append(result.beat_time)
 
     # 2. Per-track normalisation; energies become magnitudes first (see TrackAnalysis).
     raw[1:] = np.sqrt(np.maximum(raw[1:], 0.0))
     normalised = {name: _normalise(raw[k]) for k, name in enumerate(SERIES)}
-    onset_times = np.array([t for t, _ in onsets], dtype=np.float64)
+    onset_times = np.array([t for t, _ in hop_onsets], dtype=np.float64)
+    if onsets == "superflux":
+        onset_times = detect_onsets(samples, settings.sample_rate)[0]
+        onset_times = onset_times[onset_times < duration]
     # Strength = how hard the hit is: the peak percussive magnitude from just before to 50 ms after
     # the onset. Looking ahead (which live mode cannot) also gets the first hit of the file right.
     times = np.arange(hops, dtype=np.float64) * settings.hop_seconds

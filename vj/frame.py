@@ -100,11 +100,28 @@ class Frame:
         self._texture = texture
         return texture
 
+    @property
+    def cuda_tensor(self) -> "torch.Tensor | None":
+        """The frame's own tensor when it is a CUDA tensor and no host copy exists (so an upload can
+        go device to device), else None."""
+        tensor = self._tensor
+        if tensor is not None and self._array is None and getattr(tensor, "is_cuda", False):
+            return tensor
+        return None
+
     def to_tensor(self, device: Any = "cpu", dtype: Any = None) -> "torch.Tensor":
-        """1×3×H×W torch tensor, 0..1, on ``device`` (cached for the last device asked)."""
+        """1×3×H×W torch tensor, 0..1, on ``device`` (cached for the last device asked). A texture
+        frame asked for on CUDA is copied device to device (``vj.render.cuda_interop``), not read
+        back through the host."""
         import torch
 
         dtype = dtype or torch.float32
+        if (self._tensor is None and self._array is None and self._texture is not None
+                and torch.device(device).type == "cuda" and self._texture.dtype == "f4"):
+            from vj.render.cuda_interop import texture_to_tensor
+
+            self._tensor = texture_to_tensor(self._texture, device).to(dtype=dtype)
+            return self._tensor
         if self._tensor is None or self._tensor.device != torch.device(device) or self._tensor.dtype != dtype:
             source = self._tensor if self._tensor is not None else torch.from_numpy(self.to_array()).permute(2, 0, 1)[None]
             self._tensor = source.to(device=device, dtype=dtype)

@@ -151,6 +151,10 @@ def upload(frame: Frame, target: RenderTarget) -> moderngl.Texture:
     texture = texture_of(frame, target.ctx)
     if texture is not None:
         return texture
+    tensor = frame.cuda_tensor
+    if tensor is not None:  # a GPU frame: device to device (CUDA–GL interop), no host round trip
+        target.write_tensor(tensor)
+        return target.texture
     target.write_array(frame.to_array())
     return target.texture
 

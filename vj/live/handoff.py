@@ -276,6 +276,7 @@ class GeneratorWorker:
         self.fps = 0.0
         self.warming = False            # a model still loading (the procedural generator plays meanwhile)
         self.generator_name = "?"       # the generator that made the latest frame
+        self.notice: str | None = None  # the generator's own line for the HUD (e.g. a compile fell back to eager)
         self._frame_stream = FrameStream()
         self._thread = threading.Thread(target=self._run, name="vj-generator", daemon=True)
 
@@ -350,6 +351,7 @@ class GeneratorWorker:
                     frame = pipeline.render(params)
                     self.warming = getattr(pipeline, "warming", False)
                     self.generator_name = getattr(pipeline.generator, "name", "?")
+                    self.notice = getattr(pipeline.generator, "notice", None)
                     pixels = self.handoff.publish(frame, slot)
                 done = time.monotonic()
                 made = GeneratedFrame(slot, request.display_index, request.params.time, done, done - started, pixels)

@@ -599,6 +599,8 @@ class LiveShow:
             flags.append(f"model loading… ({self.worker.generator_name} meanwhile)")
         if self.worker.error is not None:
             flags.append(f"generator stopped: {self.worker.error}")
+        if getattr(self.worker, "notice", None):
+            flags.append(self.worker.notice)
         hud = HudState(
             fps=self._fps_average, generator_fps=self.worker.fps, bpm=clock.bpm,
             tempo_source=f"{clock.lead.value}" + ("" if clock.locked else ", waiting for beats"),

@@ -140,10 +140,25 @@ def bar_cues(features: np.ndarray) -> np.ndarray:
     12-bin pitch-class profile, from the beat network's own input features."""
     from vj.audio.beat_features import NUM_BANDS
 
-    bands, diff = features[:, :NUM_BANDS], features[:, NUM_BANDS:]
-    chroma = (np.power(10.0, bands[:, _PITCHED]) - 1.0) @ _PITCH_CLASS
+    diff = features[:, NUM_BANDS:]
+    chroma = _chroma_of(features)
     return np.hstack([diff[:, _LOW].sum(axis=1, keepdims=True), diff.sum(axis=1, keepdims=True),
                       chroma]).astype(np.float32)
+
+
+def _weighted(terms: dict[str, np.ndarray], count: int) -> np.ndarray:
+    score = np.zeros(count)
+    for name, values in terms.items():
+        spread = float(values.std())
+        if spread > 1e-9:
+            score += CUE_WEIGHTS[name] * (values - values.mean()) / spread
+    return score
+
+
+def _chroma_of(features: np.ndarray) -> np.ndarray:
+    from vj.audio.beat_features import NUM_BANDS
+
+    return (np.power(10.0, features[:, :NUM_BANDS][:, _PITCHED]) - 1.0) @ _PITCH_CLASS
 
 
 def _beat_cue_scores(times: np.ndarray, acts: np.ndarray, cues: np.ndarray) -> np.ndarray:
@@ -159,19 +174,18 @@ def _beat_cue_scores(times: np.ndarray, acts: np.ndarray, cues: np.ndarray) -> n
     change = np.r_[0.0, 1.0 - np.sum(segments[1:] * segments[:-1], axis=1)]
     terms = {"downbeat": near(acts[:, 1], -2, 3), "harmonic": change,
              "low": near(cues[:, 0], -2, 3), "attack": near(cues[:, 1], -2, 3)}
-    score = np.zeros(len(times))
-    for name, values in terms.items():
-        spread = float(values.std())
-        if spread > 1e-9:
-            score += CUE_WEIGHTS[name] * (values - values.mean()) / spread
-    return score
+    return _weighted(terms, len(times))
 
 
 def choose_bar(times: np.ndarray, acts: np.ndarray, cues: np.ndarray, meters: tuple[int, ...]) -> tuple[int, int]:
     """(beats per bar, index of the first downbeat among ``times``): the meter and bar phase whose
     downbeats stand out most from the other beats."""
-    score = _beat_cue_scores(times, acts, cues)
-    index = np.arange(len(times))
+    return _best_bar(_beat_cue_scores(times, acts, cues), meters)
+
+
+def _best_bar(score: np.ndarray, meters: tuple[int, ...]) -> tuple[int, int]:
+    """(meter, phase): the split of the beats' scores into bars whose first beats stand out most."""
+    index = np.arange(len(score))
     best = (-math.inf, meters[-1], 0)
     for meter in meters:
         for phase in range(meter):
@@ -262,7 +276,7 @@ class LiveBeat:
     decided_at:    stream time of the newest sample heard when it was decided.
     position:      place in the bar, 1 = downbeat.
     beats_per_bar: the meter the tracker believes in now.
-    bpm:           its tempo now (from the recent beats, else its tempo state).
+    bpm:           its tempo now, from the recent beats (0 until four beats have been decided).
     """
 
     time: float
@@ -343,8 +357,9 @@ class LiveBeatTracker:
         self._recent = (self._recent + [frame_time])[-9:]
         meter, beat = position.beat_group
         self.meter = meter
-        recent = tempo_of(np.array(self._recent))
-        self.tempo = recent or 60.0 * HMM_FPS / max(position.beat_interval, 1)
+        # A tempo only from beats heard (at least three): the filter's tempo state alone, in the
+        # first second or two, can be any of its hypotheses, and the clock would take it.
+        self.tempo = tempo_of(np.array(self._recent)) if len(self._recent) >= 4 else 0.0
         return LiveBeat(time=frame_time, decided_at=now, position=beat + 1, beats_per_bar=meter, bpm=self.tempo)
 
 

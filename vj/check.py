@@ -27,7 +27,8 @@ def check_setlist(path: Path) -> str:
             analysis = analyse_track(audio)
         except AudioError as exc:
             raise setlist.error(str(exc), ("songs", index, "audio")) from None
-        analysis = analysis.pinned(beats_per_bar=song.beats_per_bar, bpm=song.bpm)
+        analysis = analysis.pinned(beats_per_bar=song.beats_per_bar, bpm=song.bpm,
+                                   first_downbeat=song.downbeat_pin)
         grid = analysis.grid(bpm=song.bpm, offset=song.downbeat_pin, beats_per_bar=song.beats_per_bar)
         onsets = OnsetLog(list(map(float, analysis.onset_times)), list(map(float, analysis.onset_strengths)))
         director = Director(setlist, song, grid, setlist.output.fps, duration=analysis.duration, onsets=onsets)

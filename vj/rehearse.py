@@ -79,7 +79,8 @@ def plan_rehearsal(setlist: Setlist, song_name: str | None = None, output: Path 
     fps = fps or setlist.output.fps
     duration = analysis.duration if seconds is None else min(seconds, analysis.duration)
     frames = max(1, int(math.floor(duration * fps + 1e-6)))
-    analysis = analysis.pinned(beats_per_bar=song.beats_per_bar, bpm=song.bpm)
+    analysis = analysis.pinned(beats_per_bar=song.beats_per_bar, bpm=song.bpm,
+                               first_downbeat=song.downbeat_pin)
     grid = analysis.grid(bpm=song.bpm, offset=song.downbeat_pin, beats_per_bar=song.beats_per_bar)
     onsets = OnsetLog(list(map(float, analysis.onset_times)), list(map(float, analysis.onset_strengths)))
     director = Director(setlist, song, grid, fps, duration=analysis.duration, onsets=onsets)

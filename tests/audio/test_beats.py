@@ -119,6 +119,11 @@ def test_pinned_meter_and_tempo_are_kept(tmp_path: Path):
     assert pinned.grid(beats_per_bar=3).beats_per_bar == 3
     assert pinned.bpm == pytest.approx(100.0, rel=0.02)
     assert analysis.grid(offset=0.4).offset == 0.4
+    # A pinned first downbeat renumbers the beats: the beat nearest it starts a bar.
+    second = float(analysis.beat_times[5])
+    moved = analysis.pinned(first_downbeat=second)
+    assert second in moved.downbeat_times
+    assert np.allclose(np.diff(moved.downbeat_times), 4 * 0.6, atol=0.03)
 
 
 # ---- bad input ----------------------------------------------------------------------------

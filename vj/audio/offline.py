@@ -115,15 +115,28 @@ class TrackAnalysis:
             self._grids[key] = _fit_downbeat_offset(self, period, per_bar)
         return self._grids[key]
 
-    def pinned(self, beats_per_bar: int | None = None, bpm: float | None = None) -> "TrackAnalysis":
+    def pinned(self, beats_per_bar: int | None = None, bpm: float | None = None,
+               first_downbeat: float | None = None) -> "TrackAnalysis":
         """This analysis with the beats decoded again under what the VJ knows (the setlist's
-        ``beats_per_bar`` and ``bpm``): the network's activations are kept, only the HMM reruns."""
-        if (beats_per_bar is None and bpm is None) or len(self.beat_activations) == 0 or "silent" in self.beat_message:
-            return self
-        cues = self.bar_cues if len(self.bar_cues) == len(self.beat_activations) else None
-        track = beats_from_activations(self.beat_activations, cues, beats_per_bar=beats_per_bar, bpm=bpm,
-                                       duration=self.duration)
-        return _with_beats(self, track)
+        ``beats_per_bar`` and ``bpm``: the network's activations are kept, only the HMM reruns),
+        and with ``first_downbeat`` the beats renumbered so the beat nearest it starts a bar (so
+        downbeat pulses and snaps agree with the pinned grid)."""
+        analysis = self
+        if (beats_per_bar is not None or bpm is not None) and len(self.beat_activations) \
+                and "silent" not in self.beat_message:
+            cues = self.bar_cues if len(self.bar_cues) == len(self.beat_activations) else None
+            track = beats_from_activations(self.beat_activations, cues, beats_per_bar=beats_per_bar, bpm=bpm,
+                                           duration=self.duration)
+            analysis = _with_beats(self, track)
+        if first_downbeat is not None and len(analysis.beat_times):
+            from dataclasses import replace
+
+            meter = analysis.beats_per_bar
+            anchor = int(np.argmin(np.abs(analysis.beat_times - first_downbeat)))
+            positions = (np.arange(len(analysis.beat_times)) - anchor) % meter + 1
+            analysis = replace(analysis, beat_positions=positions,
+                               downbeat_times=analysis.beat_times[positions == 1])
+        return analysis
 
     @property
     def downbeat_positions_known(self) -> bool:

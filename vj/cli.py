@@ -158,8 +158,13 @@ def _run_analyse(args: argparse.Namespace) -> int:
         from vj.audio.decode import decode_audio
         from vj.audio.replay import replay_live
 
-        replay = replay_live(decode_audio(args.audio, 44100), 44100, hop=args.hop,
-                             beats_per_bar=args.beats_per_bar, bpm=args.bpm)
+        from vj.progress import frame_progress
+
+        samples = decode_audio(args.audio, 44100)
+        with frame_progress(int(len(samples) / 44100), enabled=sys.stderr.isatty(), label="live replay",
+                            unit="s/s") as advance:
+            replay = replay_live(samples, 44100, hop=args.hop, beats_per_bar=args.beats_per_bar, bpm=args.bpm,
+                                 progress=advance)
         late = [b.decided_at - b.time for b in replay.beats]
         print(f"  live       {len(replay.onsets)} onsets, {len(replay.beats)} beats "
               f"({sum(b.position == 1 for b in replay.beats)} downbeats), "

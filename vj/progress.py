@@ -10,18 +10,24 @@ from rich.text import Text
 
 
 class _RateColumn(ProgressColumn):
+    def __init__(self, unit: str = "fps") -> None:
+        super().__init__()
+        self.unit = unit
+
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:5.1f} fps" if speed else "  ... fps", style="cyan")
+        return Text(f"{speed:5.1f} {self.unit}" if speed else f"  ... {self.unit}", style="cyan")
 
 
 @contextmanager
-def frame_progress(total: int, *, enabled: bool = True, label: str = "rendering") -> Iterator[Callable[[int, int], None]]:
-    """Yields ``advance(done, total)``; shows nothing when disabled or not on a terminal."""
+def frame_progress(total: int, *, enabled: bool = True, label: str = "rendering",
+                   unit: str = "fps") -> Iterator[Callable[[int, int], None]]:
+    """Yields ``advance(done, total)``; shows nothing when disabled or not on a terminal.
+    ``unit`` names the rate (frames a second for renders; "× real time" for audio seconds)."""
     if not enabled:
         yield lambda done, total: None
         return
-    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), _RateColumn(unit),
                TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(label, total=total)

@@ -8,6 +8,7 @@ Every decision carries the stream time at which it was made.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -52,8 +53,10 @@ class LiveReplay:
 
 def replay_live(samples: np.ndarray, sample_rate: int, *, hop: int = 256, onset_method: str | None = None,
                 beats_per_bar: int | None = None, bpm: float | None = None,
-                analysis: AnalysisSettings | None = None) -> LiveReplay:
-    """Run the live onset detector and beat tracker over ``samples`` (float32 mono) hop by hop."""
+                analysis: AnalysisSettings | None = None,
+                progress: Callable[[int, int], None] | None = None) -> LiveReplay:
+    """Run the live onset detector and beat tracker over ``samples`` (float32 mono) hop by hop;
+    ``progress(seconds done, seconds in all)`` is called about once a second of audio."""
     from vj.audio.live import LIVE_ONSET_METHOD
 
     base = analysis or AnalysisSettings()
@@ -69,11 +72,17 @@ def replay_live(samples: np.ndarray, sample_rate: int, *, hop: int = 256, onset_
     samples = np.asarray(samples, dtype=np.float32)
     onsets: list[LiveOnset] = []
     beats: list[LiveBeat] = []
-    for start in range(0, len(samples) - hop + 1, hop):
+    total = int(len(samples) / sample_rate)
+    every = max(1, int(sample_rate // hop))
+    for number, start in enumerate(range(0, len(samples) - hop + 1, hop)):
+        if progress is not None and number % every == 0:
+            progress(int(start / sample_rate), total)
         chunk = samples[start:start + hop]
         decided_at = (start + hop) / sample_rate
         result = analyser.process(chunk)
         if result.is_onset:
             onsets.append(LiveOnset(result.onset_time, decided_at, float(result.onset_strength)))
         beats.extend(tracker.push(chunk))
+    if progress is not None:
+        progress(total, total)
     return LiveReplay(onsets=onsets, beats=beats, duration=len(samples) / sample_rate)

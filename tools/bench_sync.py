@@ -33,6 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tools.score_onsets import combine_onsets  # noqa: E402  (the onset scoring both tools share)
+
 SYSTEMS = ("offline", "live", "aubio")
 TEMPO_TOLERANCE = 0.04
 OCTAVES = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
@@ -86,22 +88,6 @@ def load_clips(folder: Path, only: str | None, limit: int | None) -> list[Clip]:
     return clips
 
 
-def merge_onsets(onsets: np.ndarray, within: float = 0.03) -> np.ndarray:
-    """Annotated onsets closer than ``within`` seconds become one, at their mean."""
-    onsets = np.sort(np.asarray(onsets, dtype=float))
-    if len(onsets) == 0:
-        return onsets
-    merged, group = [], [onsets[0]]
-    for t in onsets[1:]:
-        if t - group[0] <= within:
-            group.append(t)
-        else:
-            merged.append(float(np.mean(group)))
-            group = [t]
-    merged.append(float(np.mean(group)))
-    return np.array(merged)
-
-
 def run_offline(samples: np.ndarray, sample_rate: int) -> Estimate:
     from vj.audio.offline import analyse_samples
 
@@ -149,7 +135,7 @@ def score(clip: Clip, estimate: Estimate) -> dict[str, float]:
 
     out: dict[str, float] = {}
     if clip.onsets is not None:
-        out["onset_f"] = float(mir_eval.onset.f_measure(merge_onsets(clip.onsets), np.sort(estimate.onsets),
+        out["onset_f"] = float(mir_eval.onset.f_measure(combine_onsets(clip.onsets), np.sort(estimate.onsets),
                                                         window=0.05)[0])
     if clip.beats is not None:
         reference = mir_eval.beat.trim_beats(clip.beats[:, 0])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+import torch
 
 from vj.live.handoff import FrameStream
 
 
 def test_without_cuda_a_frame_runs_as_it_is():
-    torch = pytest.importorskip("torch")
     streams = FrameStream()
     with streams.frame():
         value = torch.ones(2).sum()
@@ -20,10 +20,8 @@ def test_without_cuda_a_frame_runs_as_it_is():
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_with_cuda_frames_run_on_a_non_default_stream():
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU")
     streams = FrameStream()
     before = torch.ones(1024, device="cuda")          # queued on the default stream first
     with streams.frame():

@@ -165,6 +165,7 @@ def test_the_host_handoff_carries_rgba8_once_and_uploads_through_pbos(gl):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cuda") is None, reason="cuda-python is not installed")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present: gpu_check exercises the real path")
 def test_cuda_python_accepts_our_interop_calls(gl):
     """Without a CUDA driver every call must fail as a CUDA error (InteropError), which proves the
     bindings accepted the argument types; a TypeError here would be a bug in our calls."""
@@ -172,8 +173,6 @@ def test_cuda_python_accepts_our_interop_calls(gl):
 
     texture = gl.texture((8, 8), 4, dtype="f1")
     try:
-        if torch.cuda.is_available():
-            pytest.skip("a CUDA GPU is present: gpu_check exercises the real path")
         with pytest.raises(InteropError, match="cudaGraphicsGLRegisterImage"):
             _Registered(texture, read_only=False)
         runtime = _cudart()

@@ -175,16 +175,22 @@ class HopAnalyser:
         self.onset_threshold = float(threshold)
         if self._live is not None:
             self._live.set_threshold(self.onset_threshold)
-        else:
+        elif self._onset is not None:
             self._onset.set_threshold(self.onset_threshold)
 
-    def __init__(self, settings: AnalysisSettings | None = None) -> None:
+    def __init__(self, settings: AnalysisSettings | None = None, *, onsets: bool = True, beats: bool = True) -> None:
+        """``onsets`` / ``beats``: run the onset detector / aubio's beat tracker. Off where another
+        analyser does that job (live and offline beats come from ``vj.audio.beats``, offline onsets
+        from ``vj.audio.onsets``), so no hop pays for work whose result is thrown away; the
+        results then report no onsets / no beats."""
         self.settings = settings or AnalysisSettings()
         s = self.settings
         self.onset_threshold = float(s.onset_threshold)
         self._live: LiveOnsets | None = None
         self._onset = None
-        if s.onset_method == FAST:
+        if not onsets:
+            pass
+        elif s.onset_method == FAST:
             self._live = LiveOnsets(hop=s.hop, win=s.win, sample_rate=s.sample_rate, threshold=s.onset_threshold,
                                     slow=s.onset_slow, merge_seconds=s.onset_minioi_seconds,
                                     minioi_seconds=s.onset_minioi_seconds, silence_db=s.silence_db)
@@ -193,8 +199,9 @@ class HopAnalyser:
             self._onset.set_threshold(s.onset_threshold)
             self._onset.set_minioi_s(s.onset_minioi_seconds)
             self._onset.set_silence(s.silence_db)
-        self._tempo = aubio.tempo("default", s.win, s.hop, s.sample_rate)
-        self._tempo.set_silence(s.silence_db)
+        self._tempo = aubio.tempo("default", s.win, s.hop, s.sample_rate) if beats else None
+        if self._tempo is not None:
+            self._tempo.set_silence(s.silence_db)
         self._pvoc = aubio.pvoc(s.win, s.hop)
         bins = s.win // 2 + 1
         freqs = np.arange(bins) * s.sample_rate / s.win
@@ -224,6 +231,7 @@ class HopAnalyser:
         self._hops += 1
 
         magnitude = np.asarray(self._pvoc(samples).norm, dtype=np.float32)
+        is_onset, strength = False, 0.0
         if self._live is not None:  # first: nothing else is needed to decide
             is_onset, offset, strength, source = self._live.process(magnitude, samples)
         power = magnitude * magnitude
@@ -236,7 +244,7 @@ class HopAnalyser:
                 onset_time = max(0.0, time + offset / s.sample_rate)
                 seen = 2 if source == "fast" else min(len(self._recent_perc), 2 - int(offset // s.hop))
                 loudness = float(np.sqrt(max(list(self._recent_perc)[-seen:])))  # the hops since the attack
-        else:
+        elif self._onset is not None:
             is_onset = bool(self._onset(samples)[0])
             strength = float(self._onset.get_descriptor())
             self._recent_strength.append(strength)
@@ -244,9 +252,11 @@ class HopAnalyser:
                 onset_time = max(0.0, float(self._onset.get_last_s()))
                 strength = max(self._recent_strength)
                 loudness = float(np.sqrt(max(self._recent_perc)))
-        is_beat = bool(self._tempo(samples)[0])
-        beat_time = float(self._tempo.get_last_s()) if is_beat else float("nan")
-        bpm = float(self._tempo.get_bpm())
+        is_beat, beat_time, bpm = False, float("nan"), 0.0
+        if self._tempo is not None:
+            is_beat = bool(self._tempo(samples)[0])
+            beat_time = float(self._tempo.get_last_s()) if is_beat else float("nan")
+            bpm = float(self._tempo.get_bpm())
         return HopResult(
             time=time, is_onset=is_onset, onset_time=onset_time, onset_strength=strength, onset_loudness=loudness,
             is_beat=is_beat, beat_time=beat_time, bpm=bpm,

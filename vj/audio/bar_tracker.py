@@ -151,17 +151,16 @@ class BarStateSpace:
 
 @dataclass(frozen=True)
 class BarPath:
-    """Decoded beats: frame indices, 1-based positions in the bar, the meter and beat length (frames) at each."""
+    """Decoded beats: frame indices, 1-based positions in the bar and the meter at each."""
 
     frames: np.ndarray
     positions: np.ndarray
     meters: np.ndarray
-    intervals: np.ndarray
 
 
 def viterbi(space: BarStateSpace, activations: np.ndarray) -> BarPath:
     """The most probable beat sequence of a whole song's (frames, 2) activations."""
-    empty = BarPath(*(np.zeros(0, int) for _ in range(4)))
+    empty = BarPath(*(np.zeros(0, int) for _ in range(3)))
     s = space.settings
     strong = np.nonzero(activations.max(axis=1) >= s.threshold)[0] if len(activations) else np.zeros(0, int)
     if len(strong) < 2:
@@ -171,7 +170,6 @@ def viterbi(space: BarStateSpace, activations: np.ndarray) -> BarPath:
     obs = space.log_observation(acts)
     gain = obs[:, 1:] - obs[:, :1]  # what a beat-start state gains over the rest, per class 1 and 2
     groups, tempi = len(space.groups), len(space.intervals)
-    width = space.pred.shape[1]
     back = np.zeros((len(acts), groups, tempi), dtype=np.int16)
     delta = np.zeros(space.size)
     band = space.band_from.shape[1]
@@ -214,15 +212,14 @@ def _beats_from_path(space: BarStateSpace, blocks: np.ndarray, phases: np.ndarra
         edges = np.r_[0, edges]
     if in_range[-1]:
         edges = np.r_[edges, len(in_range)]
-    frames, positions, meters, intervals = [], [], [], []
+    frames, positions, meters = [], [], []
     for left, right in edges.reshape(-1, 2):
         peak = left + int(np.argmax(acts[left:right].sum(axis=1)))
         block = blocks[peak]
         frames.append(peak + offset)
         positions.append(int(space.block_beat[block]) + 1)
         meters.append(int(space.block_meter[block]))
-        intervals.append(int(space.block_n[block]))
-    return BarPath(*(np.array(v, int) for v in (frames, positions, meters, intervals)))
+    return BarPath(*(np.array(v, int) for v in (frames, positions, meters)))
 
 
 @dataclass(frozen=True)

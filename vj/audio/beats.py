@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from vj.audio.bar_tracker import BarStateSpace, ForwardFilter, TrackerSettings, viterbi
-from vj.audio.beat_features import FPS, HOP, SAMPLE_RATE, BeatFeatures, beat_features
+from vj.audio.beat_features import FPS, SAMPLE_RATE, BeatFeatures, beat_features
 from vj.audio.beat_model import StreamingActivations, activations
 
 log = logging.getLogger(__name__)
@@ -62,17 +62,6 @@ class BeatTrack:
     def downbeats(self) -> np.ndarray:
         """Times of the beats that start a bar."""
         return self.times[self.positions == 1]
-
-    @property
-    def bpm_alternatives(self) -> tuple[float, float]:
-        """Half and double the tempo: the readings another listener might tap."""
-        return (self.bpm / 2.0, self.bpm * 2.0) if self.bpm > 0 else (0.0, 0.0)
-
-    @property
-    def first_downbeat(self) -> float | None:
-        """Time of the first downbeat, or None."""
-        downbeats = self.downbeats
-        return float(downbeats[0]) if len(downbeats) else None
 
 
 def tracker_settings(beats_per_bar: int | None = None, bpm: float | None = None,
@@ -385,4 +374,4 @@ class _StreamResampler:
 
 
 __all__ = ["BeatTrack", "LiveBeat", "LiveBeatTracker", "track_beats", "beats_from_activations", "tempo_of",
-           "tracker_settings", "HOP", "HMM_FPS"]
+           "tracker_settings", "HMM_FPS"]

@@ -406,6 +406,20 @@ class LiveAudioSettings:
                                   f"{', '.join(ONSET_METHODS)}")
 
 
+def live_analysis_settings(base: AnalysisSettings | None, sample_rate: int, hop: int,
+                           onset_method: str | None = None) -> AnalysisSettings:
+    """The per-hop analysis settings live mode runs with (also what ``vj analyse --live`` replays):
+    the template at the input's rate and hop, the live onset method at its own threshold."""
+    base = base or AnalysisSettings()
+    changes: dict[str, Any] = {"sample_rate": int(sample_rate), "hop": int(hop)}
+    method = onset_method or LIVE_ONSET_METHOD
+    if method != base.onset_method:  # another method: its own threshold, not the template's
+        changes.update(onset_method=method, onset_threshold=None)
+    if base.high_hz >= sample_rate / 2:  # 8 kHz input: the high band starts below Nyquist
+        changes["high_hz"] = sample_rate / 4
+    return replace(base, **changes)
+
+
 @dataclass(frozen=True)
 class LiveHop:
     """One analysed hop, stamped in ``time.monotonic()`` seconds.
@@ -572,15 +586,9 @@ class LiveAudio:
     # ---- the analysis thread ---------------------------------------------------------------
 
     def _new_analyser(self) -> HopAnalyser:
-        base = self._analysis_template or AnalysisSettings()
-        changes: dict[str, Any] = {"sample_rate": self.capture.sample_rate, "hop": self.settings.hop}
-        method = self.settings.onset_method or LIVE_ONSET_METHOD
-        if method != base.onset_method:  # another method: its own threshold, not the template's
-            changes.update(onset_method=method, onset_threshold=None)
-        if base.high_hz >= self.capture.sample_rate / 2:  # 8 kHz input: the high band starts below Nyquist
-            changes["high_hz"] = self.capture.sample_rate / 4
-        settings = replace(base, **changes)
-        return HopAnalyser(settings)
+        settings = live_analysis_settings(self._analysis_template, self.capture.sample_rate, self.settings.hop,
+                                          self.settings.onset_method)
+        return HopAnalyser(settings, beats=False)  # beats: LiveBeatTracker
 
     def _reopen_fresh(self, hop: int) -> "tuple[HopAnalyser, FeatureNormaliser] | None":
         """Reopen the input; on success a fresh analyser and normaliser (the rate may have changed)."""
@@ -861,7 +869,8 @@ def _capture_main(request: dict) -> int:
 
 __all__ = ["AudioCapture", "AudioInputError", "AudioStatus", "FeatureNormaliser", "InputDevice", "LiveAudio",
            "LiveAudioSettings", "LiveHop", "SampleClock", "SampleRing", "choose_sample_rate",
-           "find_input_device", "input_devices", "open_portaudio", "LIVE_HOPS", "LIVE_ONSET_METHOD"]
+           "find_input_device", "input_devices", "open_portaudio", "live_analysis_settings", "LIVE_HOPS",
+           "LIVE_ONSET_METHOD"]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import math
 import os
 import tempfile
 import time as _time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +129,6 @@ class TrackAnalysis:
                                            duration=self.duration)
             analysis = _with_beats(self, track)
         if first_downbeat is not None and len(analysis.beat_times):
-            from dataclasses import replace
-
             meter = analysis.beats_per_bar
             anchor = int(np.argmin(np.abs(analysis.beat_times - first_downbeat)))
             positions = (np.arange(len(analysis.beat_times)) - anchor) % meter + 1
@@ -270,7 +268,7 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
     total = len(padded) // hop
 
     # 1. Per-hop analysis, exactly as live mode will run it.
-    analyser = HopAnalyser(settings)
+    analyser = HopAnalyser(settings, onsets=onsets == "hop", beats=beat_method == "aubio")
     raw = np.zeros((len(SERIES), hops), dtype=np.float64)
     hop_onsets: list[tuple[float, float]] = []
     beats: list[float] = []
@@ -328,8 +326,6 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
 
 def _with_beats(analysis: TrackAnalysis, track: BeatTrack) -> TrackAnalysis:
     """A copy of ``analysis`` with the tracker's beats, downbeats, meter and tempo."""
-    from dataclasses import replace
-
     if track.message:
         logger.warning("%s: %s", analysis.path, track.message)
     return replace(analysis, beat_times=track.times, beat_positions=track.positions,
@@ -471,7 +467,8 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "vj" / "analysis"
 
 
-def _cache_file(path: Path, settings: AnalysisSettings, cache_dir: str | Path | None, beat_method: str = "crnn") -> Path:
+def _cache_file(path: Path, settings: AnalysisSettings, cache_dir: str | Path | None, methods: str) -> Path:
+    """The cache file for this content, these settings and ``methods`` (the beat and onset methods)."""
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
@@ -483,7 +480,7 @@ def _cache_file(path: Path, settings: AnalysisSettings, cache_dir: str | Path | 
         raise AudioError(f"not an audio file (it is a folder): {path}") from None
     except OSError as exc:
         raise AudioError(f"cannot read {path}: {exc.strerror}") from None
-    digest.update(f"|v{CACHE_VERSION}|{settings.key()}|beats={beat_method}".encode())
+    digest.update(f"|v{CACHE_VERSION}|{settings.key()}|beats={methods}".encode())
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return folder / f"{digest.hexdigest()[:40]}.npz"
 

@@ -7,7 +7,7 @@ Every decision carries the stream time at which it was made.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -57,17 +57,9 @@ def replay_live(samples: np.ndarray, sample_rate: int, *, hop: int = 256, onset_
                 progress: Callable[[int, int], None] | None = None) -> LiveReplay:
     """Run the live onset detector and beat tracker over ``samples`` (float32 mono) hop by hop;
     ``progress(seconds done, seconds in all)`` is called about once a second of audio."""
-    from vj.audio.live import LIVE_ONSET_METHOD
+    from vj.audio.live import live_analysis_settings
 
-    base = analysis or AnalysisSettings()
-    method = onset_method or LIVE_ONSET_METHOD
-    changes: dict = {"sample_rate": int(sample_rate), "hop": int(hop)}
-    if method != base.onset_method:
-        changes.update(onset_method=method, onset_threshold=None)
-    if base.high_hz >= sample_rate / 2:  # 8 kHz input: the high band starts below Nyquist
-        changes["high_hz"] = sample_rate / 4
-    settings = replace(base, **changes)
-    analyser = HopAnalyser(settings)
+    analyser = HopAnalyser(live_analysis_settings(analysis, sample_rate, hop, onset_method), beats=False)
     tracker = LiveBeatTracker(int(sample_rate), beats_per_bar=beats_per_bar, bpm=bpm)
     samples = np.asarray(samples, dtype=np.float32)
     onsets: list[LiveOnset] = []

@@ -599,7 +599,7 @@ class LiveShow:
             flags.append(f"model loading… ({self.worker.generator_name} meanwhile)")
         if self.worker.error is not None:
             flags.append(f"generator stopped: {self.worker.error}")
-        if getattr(self.worker, "notice", None):
+        if self.worker.notice:
             flags.append(self.worker.notice)
         hud = HudState(
             fps=self._fps_average, generator_fps=self.worker.fps, bpm=clock.bpm,

@@ -24,6 +24,7 @@ Every object here is used on the thread whose GL context is current (the generat
 """
 from __future__ import annotations
 
+import abc
 import ctypes
 import logging
 import time
@@ -207,15 +208,16 @@ class PixelBufferUpload:
         self.texture.release()
 
 
-class TensorUpload:
+class TensorUpload(abc.ABC):
     """Base of the three strategies: ``upload(tensor)`` → the RGBA8 texture holding it."""
 
     path = HOST
     texture: Any
     device: Any = "cpu"
 
+    @abc.abstractmethod
     def upload(self, tensor: Any, stream: Any = None) -> Any:
-        raise NotImplementedError
+        """Write ``tensor`` (1×3×H×W, 0..1) into ``texture`` and return it."""
 
     def wait(self) -> None:
         """Block until the last upload is complete (benchmarks and tests; never in the render loop)."""

@@ -134,7 +134,8 @@ class HopResult:
                     attack, i.e. how hard the hit is; 0 otherwise. HFC's value favours hats over kicks,
                     this one does not, so it is what the offline analysis reports as onset strength.
                     (``fast`` has seen at most two hops of the hit when it decides.)
-    is_beat:        aubio's beat tracker placed a beat during this hop.
+    is_beat:        aubio's beat tracker placed a beat during this hop (only with ``beats=True``; live and
+                    offline beats come from ``vj.audio.beats``).
     beat_time:      time of that beat (NaN when no beat).
     bpm:            current tempo estimate (0 until the tracker has one).
     rms:            root mean square of the hop's samples.

@@ -40,8 +40,10 @@ def test_bar_lines_follow_the_tracker_after_a_bar_of_agreeing_beats():
     for i in range(3):
         clock.observe_beat(1.0 + i * 0.5, 120.0, position=2 + i, beats_per_bar=4)
     assert round(clock.beat_at(1.0)) % 4 != 1  # three beats: not yet
+    counted = clock.beat_at(2.5)
     clock.observe_beat(2.5, 120.0, position=1, beats_per_bar=4)
     assert round(clock.beat_at(2.5)) % 4 == 0  # a bar's worth: 2.5 s is a downbeat now
+    assert clock.beat_at(2.5) > counted  # the count moved on, never back
     assert clock.beat_phase(2.5) == pytest.approx(0.0, abs=0.01)  # whole beats moved, no phase jump
     before = clock.beat_at(3.0)
     clock.observe_beat(3.0, 120.0, position=4, beats_per_bar=4)  # one stray reading

@@ -265,7 +265,7 @@ class LiveBeat:
     decided_at:    stream time of the newest sample heard when it was decided.
     position:      place in the bar, 1 = downbeat.
     beats_per_bar: the meter the tracker believes in now.
-    bpm:           its tempo now, from the recent beats (0 until four beats have been decided).
+    bpm:           its tempo now, from the recent beats once four in a row are steady (0 until then).
     """
 
     time: float
@@ -346,9 +346,13 @@ class LiveBeatTracker:
         self._recent = (self._recent + [frame_time])[-9:]
         meter, beat = position.beat_group
         self.meter = meter
-        # A tempo only from beats heard (at least three): the filter's tempo state alone, in the
-        # first second or two, can be any of its hypotheses, and the clock would take it.
-        self.tempo = tempo_of(np.array(self._recent)) if len(self._recent) >= 4 else 0.0
+        # A tempo only from steady beats: the last four beats' three intervals within 10 % of their
+        # median. While the tracker is still choosing between tempo hypotheses (the first bars, or
+        # a beat at 0.5 s and the next at 0.75 s), it keeps the tempo it last had, so the clock is
+        # never handed a tempo between two readings.
+        last = np.diff(self._recent[-4:])
+        if len(last) == 3 and np.all(np.abs(last - np.median(last)) < 0.1 * np.median(last)):
+            self.tempo = tempo_of(np.array(self._recent))
         return LiveBeat(time=frame_time, decided_at=now, position=beat + 1, beats_per_bar=meter, bpm=self.tempo)
 
 

@@ -170,8 +170,10 @@ class TempoClock:
             log.info("live meter: %d beats a bar (was %d)", meter, self.beats_per_bar)
             self.beats_per_bar = meter
         beat, _ = self.nearest_beat(time)
-        shift = (beat - (position - 1)) % meter
-        self._shift(shift * self.seconds_per_beat)  # beat numbers move by whole beats: no jump in phase
+        ahead = ((position - 1) - beat) % meter
+        # Beat numbers move on by whole beats, never back: no jump in phase, and schedules keyed
+        # in beats never run backwards.
+        self._shift(-ahead * self.seconds_per_beat)
         self._bar_votes = None
 
     def tap(self, time: float) -> float | None:

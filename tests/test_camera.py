@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from vj.camera import Pose2D, reference_warp, rotation_matrix_2d, warp_matrix_2d
+from vj.camera.motion2d import Pose2D, reference_warp, rotation_matrix_2d, warp_matrix_2d
 from vj.frame_params import CameraMotion
 
 W, H = 96, 64

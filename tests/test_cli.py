@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from vj.rehearse import plan_rehearsal, render_rehearsal
-from vj.setlist import load_setlist
+from vj.show.rehearse import plan_rehearsal, render_rehearsal
+from vj.setlist.models import load_setlist
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "setlists" / "demo.yaml"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from vj.audio.grid import BeatGrid
-from vj.director import Director, OnsetLog
+from vj.director.director import Director, OnsetLog
 from vj.errors import SetlistError
 from vj.features import Features
-from vj.setlist import load_setlist
+from vj.setlist.models import load_setlist
 
 SET = """\
 styles:
@@ -188,7 +188,7 @@ def test_prompt_blend_crossfades_cue_and_live_prompt(tmp_path: Path) -> None:
 def test_live_keys_follow_song_time_and_the_tempo_clock(tmp_path: Path) -> None:
     """Live, frame_params gets display frame numbers (60 Hz) and a tempo clock that moves: keys
     count setlist frames from the song time, and beat keys move with the tempo."""
-    from vj.live.clock import TempoClock, TempoLead
+    from vj.audio.clock import TempoClock, TempoLead
 
     text = SET.replace('zoom: "0:(1.0), 2s:(1.1)"', 'zoom: "0:(1.0), 8b:(1.8)"')
     path = tmp_path / "set.yaml"

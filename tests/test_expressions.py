@@ -5,7 +5,7 @@ import math
 import pytest
 import simpleeval
 
-from vj.expressions import (ExpressionError, compile_expression, function_signatures,
+from vj.setlist.expressions import (ExpressionError, compile_expression, function_signatures,
                             variable_names)
 from vj.features import AUDIO_SOURCES
 

@@ -5,9 +5,9 @@ from typing import Callable, Union
 
 import pytest
 
-from vj.expressions import Expression, ExpressionError
+from vj.setlist.expressions import Expression, ExpressionError
 from vj.features import Features
-from vj.schedule import (Interpolation, KeyTiming, ScheduleError, make_env, parse_schedule,
+from vj.setlist.schedule import (Interpolation, KeyTiming, ScheduleError, make_env, parse_schedule,
                          variable_names)
 
 # 24 fps, 120 bpm (a beat is 0.5 s = 12 frames), beat 0 at the song start, 4/4

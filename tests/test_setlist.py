@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from vj.errors import SetlistError
-from vj.prompt_mix import parse_prompt, wrap_prompt
-from vj.setlist import advance_rule, load_setlist
+from vj.setlist.prompts import parse_prompt, wrap_prompt
+from vj.setlist.models import advance_rule, load_setlist
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,7 @@ def test_the_documented_full_example_is_a_valid_setlist(tmp_path: Path) -> None:
     import re
 
     from vj.audio.grid import BeatGrid
-    from vj.director import Director
+    from vj.director.director import Director
 
     docs = (Path(__file__).resolve().parent.parent / "docs" / "setlist.md").read_text()
     example = re.search(r"```yaml\n(.*?)```", docs, re.DOTALL).group(1)

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vj.frame import Frame  # noqa: E402
+from vj.render.frame import Frame  # noqa: E402
 from vj.frame_params import CameraMotion  # noqa: E402
 
 

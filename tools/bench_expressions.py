@@ -18,8 +18,8 @@ sys.path.insert(0, str(REPO))
 
 import simpleeval  # noqa: E402
 
-from vj.expressions import compile_expression  # noqa: E402
-from vj.schedule import KeyTiming, make_env, parse_schedule  # noqa: E402
+from vj.setlist.expressions import compile_expression  # noqa: E402
+from vj.setlist.schedule import KeyTiming, make_env, parse_schedule  # noqa: E402
 
 EXPRESSIONS = ["1.0 + 0.03*onset", "1.0025+0.002*sin(1.25*3.14*t/30)",
                "0.25*cos((72/60*3.141*(t+0)/30))**13+0.7", "1 + 0.05*pulse(1)*onset",

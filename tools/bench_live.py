@@ -2,7 +2,7 @@
 """Live latency: how late an unpredictable hit reaches the screen, and how close a beat-locked one lands.
 
 Runs the real live path: a JACK server (dummy driver) with a click track played into it by a JACK
-client (``tests/live/click_feeder.py``, its own process), vj's PortAudio capture process, the
+client (``tests/show/click_feeder.py``, its own process), vj's PortAudio capture process, the
 analysis thread, the director, the generator thread (procedural) and the GLFW window (Xvfb
 here), paced at 60 Hz. For each onset method and hop size it reports p50/p95 of:
 
@@ -119,9 +119,9 @@ def run_once(hop: int, seconds: float, period: int, size: int, rate: int, warmup
              window_size: tuple[int, int], onset_method: str | None = None) -> dict:
     from vj.audio.live import LiveAudio, LiveAudioSettings
     from vj.generators.procedural import ProceduralGenerator
-    from vj.live.loop import LiveOptions, LiveShow, build_song_states
-    from vj.live.window import OutputWindow
-    from vj.setlist import load_setlist
+    from vj.show.live import LiveOptions, LiveShow, build_song_states
+    from vj.render.window import OutputWindow
+    from vj.setlist.models import load_setlist
 
     server = f"vjbench{os.getpid()}h{hop}"
     os.environ.update(JACK_DEFAULT_SERVER=server, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")

@@ -19,12 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vj.frame import Frame  # noqa: E402
+from vj.render.frame import Frame  # noqa: E402
 from vj.frame_params import FrameParams  # noqa: E402
 from vj.generators.base import Generator, GeneratorContext  # noqa: E402
 from vj.generators.factory import make_generator  # noqa: E402
-from vj.rehearse import plan_rehearsal, render_rehearsal  # noqa: E402
-from vj.setlist import load_setlist  # noqa: E402
+from vj.show.rehearse import plan_rehearsal, render_rehearsal  # noqa: E402
+from vj.setlist.models import load_setlist  # noqa: E402
 
 
 class TimedGenerator(Generator):

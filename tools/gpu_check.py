@@ -356,7 +356,7 @@ def make_generator(check: Check, accelerator: str, vae_kind: str, cfg: str) -> A
 def section_speed(check: Check) -> dict[str, Any]:
     import torch
 
-    from vj.frame import Frame
+    from vj.render.frame import Frame
     from tools.bench_diffusion import baseline_pipeline
 
     check.build()
@@ -434,7 +434,7 @@ def compile_counts() -> tuple[int, int]:
 def section_recompile(check: Check) -> dict[str, Any]:
     import torch
 
-    from vj.frame import Frame
+    from vj.render.frame import Frame
     from vj.frame_params import Conditioning
     from vj.generators.diffusion.stream import ImageStream
 

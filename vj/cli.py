@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyse.set_defaults(run=_run_analyse)
 
     try:
-        from vj.live.cli import add_live_arguments, run_live
+        from vj.commands.live import add_live_arguments, run_live
     except ImportError:  # live mode not installed in this checkout
         pass
     else:
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from vj.check import check_setlist
+    from vj.commands.check import check_setlist
 
     print(check_setlist(args.setlist))
     return 0
@@ -182,8 +182,8 @@ def _run_analyse(args: argparse.Namespace) -> int:
 
 
 def _run_rehearse(args: argparse.Namespace) -> int:
-    from vj.rehearse import plan_rehearsal, render_rehearsal
-    from vj.setlist import load_setlist
+    from vj.show.rehearse import plan_rehearsal, render_rehearsal
+    from vj.setlist.models import load_setlist
     from vj.generators.factory import make_generator
     from vj.generators.base import GeneratorError
 
@@ -219,7 +219,7 @@ def _rehearse_all(args: argparse.Namespace, setlist: Any) -> int:
     from vj.errors import VjError
     from vj.generators.factory import make_generator
     from vj.progress import frame_progress
-    from vj.rehearse import default_output, plan_rehearsal, render_rehearsal
+    from vj.show.rehearse import default_output, plan_rehearsal, render_rehearsal
 
     folder = args.output or Path("renders")
     if folder.suffix.lower() == ".mp4":
@@ -242,10 +242,10 @@ def _rehearse_all(args: argparse.Namespace, setlist: Any) -> int:
 
 def _rehearse_with_preview(args: argparse.Namespace, setlist: Any, plan: Any, generator: Any) -> Any:
     """The rehearsal in a preview window, with the OSC/MIDI surface the flags ask for."""
-    from vj.live.cli import open_controls
-    from vj.preview import RehearsalPreview
+    from vj.commands.live import open_controls
+    from vj.show.preview import RehearsalPreview
     from vj.progress import frame_progress
-    from vj.rehearse import render_rehearsal
+    from vj.show.rehearse import render_rehearsal
 
     surface = open_controls(args, setlist, plan.song)
     preview = None
@@ -290,14 +290,14 @@ def _check_writable(output: Path) -> None:
 
 
 def _run_devices(args: argparse.Namespace) -> int:
-    from vj.live.devices import list_devices
+    from vj.commands.devices import list_devices
 
     print(list_devices())
     return 0
 
 
 def _run_compile(args: argparse.Namespace) -> int:
-    from vj.compile import compile_setlist
+    from vj.commands.compile import compile_setlist
 
     return compile_setlist(args.setlist, size=args.size, cache_dir=args.cache_dir,
                            allow_download=args.allow_download)
@@ -315,7 +315,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [VjError]
     for module, name in (("vj.audio.decode", "AudioError"), ("vj.output.recorder", "OutputError"),
-                         ("vj.generators.base", "GeneratorError"), ("vj.schedule", "ScheduleError")):
+                         ("vj.generators.base", "GeneratorError"), ("vj.setlist.schedule", "ScheduleError")):
         try:
             errors.append(getattr(__import__(module, fromlist=[name]), name))
         except (ImportError, AttributeError):

@@ -1,4 +1,4 @@
-"""Helpers shared by the control tests (a module name of its own: tests/live has a conftest too)."""
+"""Helpers shared by the control tests (a module name of its own: tests/show has a conftest too)."""
 from __future__ import annotations
 
 import time

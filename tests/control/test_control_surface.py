@@ -40,10 +40,10 @@ def test_flags_build_the_surface_and_osc_reaches_the_store() -> None:
 
 
 def test_a_setlist_configures_styles_prompts_and_gains_and_the_director_reads_it() -> None:
-    from vj.director import Director
+    from vj.director.director import Director
     from vj.features import Features
-    from vj.setlist import load_setlist
-    from vj.live.clock import TempoClock
+    from vj.setlist.models import load_setlist
+    from vj.audio.clock import TempoClock
 
     setlist = load_setlist(ROOT / "setlists" / "demo.yaml")
     song = setlist.songs[0]

@@ -8,9 +8,9 @@ import moderngl
 import numpy as np
 import pytest
 
-from vj.camera import warp_matrix_2d
+from vj.camera.motion2d import warp_matrix_2d
 from vj.features import Features
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion, Conditioning, FrameParams
 from vj.generators.base import GeneratorContext
 from vj.generators.procedural import LOOK_DEFAULTS, ProceduralGenerator, ZoomLayers, conditioning_look

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from output_synth import FPS, HEIGHT, SECONDS, WIDTH, synthetic_frame
 
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.output.recorder import BackgroundRecorder, OutputError, VideoRecorder, partial_path
 
 

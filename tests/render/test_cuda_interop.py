@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from vj.frame import Frame
-from vj.live.handoff import GeneratedFrame, HostUploadHandoff
+from vj.render.frame import Frame
+from vj.show.handoff import GeneratedFrame, HostUploadHandoff
 from vj.render.cuda_interop import (HOST, INTEROP, PINNED_PBO, GLSync, InteropError, PixelBufferUpload,
                                     RGBA8Converter, TextureDownload, make_tensor_upload, measure_handoff)
 from vj.render.gl import RenderTarget

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.render.gl import RenderTarget
 from vj.render.passes import read_frame, upload
 

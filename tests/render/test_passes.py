@@ -5,8 +5,8 @@ import moderngl
 import numpy as np
 import pytest
 
-from vj.camera import reference_warp, warp_matrix_2d
-from vj.frame import Frame
+from vj.camera.motion2d import reference_warp, warp_matrix_2d
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion, PostSettings
 from vj.render.gl import Program, RenderTarget, TargetPool, load_shader_source, shader_path
 from vj.render.passes import CrossfadePass, PostPass, WarpPass, colour_matrix, read_frame, upload

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from vj.camera3d import (MAX_ROTATION_DEG_PER_FRAME, Pose3D, check_camera3d, euler_xyz, normalize_border,
+from vj.camera.motion3d import (MAX_ROTATION_DEG_PER_FRAME, Pose3D, check_camera3d, euler_xyz, normalize_border,
                          sanitize_depth, sanitize_motion, validate_camera3d)
 from vj.frame_params import CameraMotion
 

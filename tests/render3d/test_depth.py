@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vj.depth import DepthFallbackWarning, DepthProvider, ModelDepth, PlaneDepth, load_depth_provider
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 
 CAMERA = CameraMotion(mode="3d")

@@ -10,8 +10,8 @@ import numpy as np
 
 from vj.depth import DepthFallbackWarning
 from vj.depth.tiny import build_tiny_depth_model
-from vj.rehearse import plan_rehearsal, render_rehearsal
-from vj.setlist import load_setlist
+from vj.show.rehearse import plan_rehearsal, render_rehearsal
+from vj.setlist.models import load_setlist
 
 AUDIO = Path(__file__).resolve().parents[2] / "setlists" / "demo-track.ogg"
 
@@ -52,7 +52,7 @@ def test_the_depth_provider_follows_the_song(tmp_path: Path) -> None:
     import dataclasses
 
     from vj.depth import ModelDepth, PlaneDepth
-    from vj.engine import FramePipeline
+    from vj.show.pipeline import FramePipeline
     from vj.features import Features
     from vj.frame_params import CameraMotion, Conditioning, FrameParams
     from vj.generators.base import GeneratorContext

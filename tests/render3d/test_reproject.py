@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from vj.camera import reference_warp, warp_matrix_2d
-from vj.camera3d import Pose3D, reference_reproject, tan_half_fov
-from vj.frame import Frame
+from vj.camera.motion2d import reference_warp, warp_matrix_2d
+from vj.camera.motion3d import Pose3D, reference_reproject, tan_half_fov
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 
 MOVES = {
@@ -172,7 +172,7 @@ def test_plane_fast_path_equals_mesh(reproject_pass, gl_ctx, image, depths, bord
 def test_plane_homography_is_the_plane_reprojection(reproject_pass, image, depths, move):
     """Live mode re-applies 3D motion at display rate as a 2D warp: for a plane that warp is exact,
     so the 2D warp by ``plane_homography`` equals the GL reprojection of the plane."""
-    from vj.camera3d import plane_homography
+    from vj.camera.motion3d import plane_homography
 
     motion = MOVES[move]
     height, width = image.shape[:2]

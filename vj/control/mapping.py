@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from vj.control.params import ACTIONS, ParamKind, ParamStore, default_specs
 from vj.control.router import STEP_TARGETS
 from vj.errors import LocatedError, SetlistError
-from vj.yaml_source import format_path, line_for, load_yaml_with_lines, validation_error
+from vj.setlist.source import format_path, line_for, load_yaml_with_lines, validation_error
 
 Curve = Literal["linear", "exponential", "logarithmic", "scurve"]
 Mode = Literal["absolute", "relative_twos_complement", "relative_binary_offset", "relative_sign_magnitude",

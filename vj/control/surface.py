@@ -80,7 +80,7 @@ class ControlSurface:
         """Point the store at a setlist and song: style names, the song's prompts, and a
         ``gain_<mapping>`` for each of its reactivity mappings. Overrides of the previous song
         (style, prompt, strength…) are released."""
-        from vj.setlist import reactivity_name
+        from vj.setlist.models import reactivity_name
 
         store = self.store
         store.configure_choices("style", list(setlist.styles))

@@ -1,7 +1,7 @@
 """The depth provider contract the 3D camera codes against.
 
 A provider turns a ``Frame`` into an H×W float32 depth map in world units (the units of the camera's
-``translation_*``, ``near`` and ``far``; see ``vj.camera3d``), row 0 at the top, always finite and
+``translation_*``, ``near`` and ``far``; see ``vj.camera.motion3d``), row 0 at the top, always finite and
 inside [near, far]. Providers may keep temporal state (smoothing), cleared by ``reset`` at a cut.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vj.camera3d import sanitize_depth
-from vj.frame import Frame
+from vj.camera.motion3d import sanitize_depth
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 
 __all__ = ["DepthFallbackWarning", "DepthProvider", "sanitize_depth"]

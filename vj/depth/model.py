@@ -27,10 +27,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vj.camera3d import DEFAULT_PLANE_DISTANCE, sanitize_depth
+from vj.camera.motion3d import DEFAULT_PLANE_DISTANCE, sanitize_depth
 from vj.depth.base import DepthFallbackWarning, DepthProvider
 from vj.depth.plane import PlaneDepth
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vj.camera3d import DEFAULT_PLANE_DISTANCE
-from vj.frame import Frame
+from vj.camera.motion3d import DEFAULT_PLANE_DISTANCE
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 
 

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import FrameParams, PromptMix
 
 if TYPE_CHECKING:

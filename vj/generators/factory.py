@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from vj.generators.base import Generator
-from vj.setlist import Setlist, Song
+from vj.setlist.models import Setlist, Song
 
 
 def make_generator(setlist: Setlist, *, name: str | None = None, allow_download: bool = False,

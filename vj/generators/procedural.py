@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vj.camera import warp_matrix_2d
-from vj.frame import Frame
+from vj.camera.motion2d import warp_matrix_2d
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion, Conditioning, FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.render.gl import Program, RenderTarget, create_headless_context

@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from vj.errors import VjError
-from vj.frame import Frame
+from vj.render.frame import Frame
 
 log = logging.getLogger(__name__)
 

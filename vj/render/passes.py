@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import moderngl
 import numpy as np
 
-from vj.camera import BORDER_MODES
-from vj.frame import Frame
+from vj.camera.motion2d import BORDER_MODES
+from vj.render.frame import Frame
 from vj.frame_params import PostSettings
 from vj.render.gl import Program, RenderTarget
 
@@ -51,7 +51,7 @@ def border_code(border: str) -> int:
 
 
 class WarpPass:
-    """Moves a frame by a forward 3×3 pixel matrix (see ``vj.camera``): bilinear, with a border mode."""
+    """Moves a frame by a forward 3×3 pixel matrix (see ``vj.camera.motion2d``): bilinear, with a border mode."""
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self.ctx = ctx

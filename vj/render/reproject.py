@@ -11,7 +11,7 @@ Two draws into one target with a depth buffer:
    matrix; the depth test keeps the nearest surface. Triangles pulled open across depth edges are
    disocclusions: stretched (stretch/reflect/wrap) or dropped to the noise underneath (noise).
 
-Conventions and units are in ``vj.camera3d``; ``vj.camera3d.reference_reproject`` is the numpy
+Conventions and units are in ``vj.camera.motion3d``; ``vj.camera.motion3d.reference_reproject`` is the numpy
 reference this pass is tested against. Per frame it uploads only the depth map (or reads an R32F
 texture) and sets uniforms; meshes, targets and framebuffers are cached by size.
 """
@@ -22,10 +22,10 @@ from typing import Any
 import moderngl
 import numpy as np
 
-from vj.camera3d import (DEFAULT_PLANE_DISTANCE, DEFAULT_STRETCH_LIMIT, Pose3D, clip_from_camera,
+from vj.camera.motion3d import (DEFAULT_PLANE_DISTANCE, DEFAULT_STRETCH_LIMIT, Pose3D, clip_from_camera,
                          default_background_depth, normalize_border, sanitize_depth, sanitize_motion,
                          tan_half_fov)
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 from vj.render.gl import Program, RenderTarget, load_shader_source
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from diffusion_helpers import params, picture
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 from vj.generators.base import GeneratorContext
 from vj.generators.diffusion.coherence import AntiDrift, lab_stats, lab_to_rgb, rgb_to_lab

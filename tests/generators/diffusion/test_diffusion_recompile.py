@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from diffusion_helpers import params, picture
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import Conditioning
 from vj.generators.base import GeneratorContext
 from vj.generators.diffusion.device_thread import DeviceThread

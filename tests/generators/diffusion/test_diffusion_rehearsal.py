@@ -10,8 +10,8 @@ import pytest
 
 from vj.generators.base import GeneratorError
 from vj.generators.diffusion.generator import DiffusionGenerator
-from vj.rehearse import plan_rehearsal, render_rehearsal
-from vj.setlist import load_setlist
+from vj.show.rehearse import plan_rehearsal, render_rehearsal
+from vj.setlist.models import load_setlist
 
 AUDIO = Path(__file__).resolve().parents[3] / "setlists" / "demo-track.ogg"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from diffusion_helpers import params, picture
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.generators.base import GeneratorContext
 from vj.generators.diffusion.accelerate import eager_unet
 from vj.generators.diffusion.generator import DiffusionGenerator

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from diffusion_helpers import params
-from vj.engine import FramePipeline
+from vj.show.pipeline import FramePipeline
 from vj.generators.base import GeneratorContext, GeneratorError
 from vj.generators.diffusion.generator import DiffusionGenerator
 from vj.generators.procedural import ProceduralGenerator

@@ -188,7 +188,7 @@ def test_vj_compile_with_tensorrt_but_no_gpu_is_one_line_and_exit_2(tiny_model, 
 def test_setlist_batches_follow_stream_batching():
     from types import SimpleNamespace
 
-    from vj.compile import setlist_batches
+    from vj.commands.compile import setlist_batches
 
     styles = {"a": SimpleNamespace(steps=1), "b": SimpleNamespace(steps=3), "c": SimpleNamespace(steps=2)}
     plain = SimpleNamespace(styles=styles, model_settings=SimpleNamespace(stream_batch=False))

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import FrameParams, PromptMix
 from vj.generators.base import Generator, GeneratorContext, GeneratorError
 from vj.generators.diffusion.coherence import AntiDrift, ColourCoherence, PixelNoise, prepare_input

@@ -250,7 +250,7 @@ class Pose3D:
 
 def plane_homography(motion: CameraMotion, width: int, height: int, frames: float = 1.0,
                      distance: float = DEFAULT_PLANE_DISTANCE) -> np.ndarray:
-    """The forward 3×3 pixel matrix (y down, as ``vj.camera.warp_matrix_2d``) of ``frames`` frames
+    """The forward 3×3 pixel matrix (y down, as ``vj.camera.motion2d.warp_matrix_2d``) of ``frames`` frames
     of 3D motion seen on a plane at ``distance``: ``K (R + t e_zᵀ / d) K⁻¹``.
 
     Exact for the plane depth provider, and the display-rate approximation for model depth: live

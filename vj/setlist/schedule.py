@@ -10,7 +10,7 @@ carry a unit so it stays on the music when fps or tempo change:
 - ``8bar``: 8 bars elapsed (0-based). Cues count like musicians, from 1, so the cue ``bar 9`` ==
   ``b33`` is the keyframe ``32b`` == ``8bar`` in 4/4.
 
-A value is a number or an expression (see :mod:`vj.expressions`: ``t``, ``beat``, ``onset``,
+A value is a number or an expression (see :mod:`vj.setlist.expressions`: ``t``, ``beat``, ``onset``,
 ``pulse()``...). A bare number (``1.0``) or a bare expression without keys (``1 + 0.03*onset``) is
 accepted as a schedule that holds it everywhere.
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Mapping, Union
 
-from vj.expressions import Expression, ExpressionError, compile_expression, variable_names
+from vj.setlist.expressions import Expression, ExpressionError, compile_expression, variable_names
 
 __all__ = ["ScheduleError", "KeyTiming", "Interpolation", "Keyframe", "Schedule", "parse_schedule",
            "variable_names", "make_env"]

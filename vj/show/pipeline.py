@@ -10,8 +10,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Callable
 
-from vj.camera import warp_matrix_2d
-from vj.frame import Frame
+from vj.camera.motion2d import warp_matrix_2d
+from vj.render.frame import Frame
 from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.render.gl import RenderTarget

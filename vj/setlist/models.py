@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vj.errors import SetlistError
 from vj.features import AUDIO_SOURCES
-from vj.yaml_source import PathKey, format_path, line_for, load_yaml_with_lines, validation_error
+from vj.setlist.source import PathKey, format_path, line_for, load_yaml_with_lines, validation_error
 
-#: A number, or a keyframe string / expression (see vj.schedule).
+#: A number, or a keyframe string / expression (see vj.setlist.schedule).
 ScheduleValue = Union[float, str]
 
 CAMERA_2D_FIELDS = ("zoom", "angle", "translation_x", "translation_y")

@@ -25,14 +25,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from vj.camera import warp_matrix_2d
-from vj.camera3d import DEFAULT_PLANE_DISTANCE, plane_homography
-from vj.director import Director
+from vj.camera.motion2d import warp_matrix_2d
+from vj.camera.motion3d import DEFAULT_PLANE_DISTANCE, plane_homography
+from vj.director.director import Director
 from vj.features import Features
 from vj.frame_params import FrameParams
-from vj.live.clock import TempoClock, TempoLead
-from vj.live.handoff import GeneratedFrame, GeneratorWorker, HostUploadHandoff, SharedTextureHandoff
-from vj.live.window import QUIT_CONFIRM_SECONDS, Action, Hud, HudState, OutputWindow, letterbox
+from vj.audio.clock import TempoClock, TempoLead
+from vj.show.handoff import GeneratedFrame, GeneratorWorker, HostUploadHandoff, SharedTextureHandoff
+from vj.render.window import QUIT_CONFIRM_SECONDS, Action, Hud, HudState, OutputWindow, letterbox
 from vj.depth.model import plane_distance
 from vj.generators.factory import generator_options
 
@@ -271,7 +271,7 @@ class LiveShow:
     # ---- set-up -------------------------------------------------------------------------------
 
     def _start_generator(self, upload: str) -> GeneratorWorker:
-        from vj.engine import FramePipeline
+        from vj.show.pipeline import FramePipeline
         from vj.generators.base import GeneratorContext
         from vj.generators.factory import make_procedural
 

@@ -15,10 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_preview_shows_frames_obeys_osc_and_stops_keeping_what_is_done(xvfb_display, tmp_path):
     from vj.control.surface import ControlSurface, add_control_arguments
-    from vj.live.window import Action
-    from vj.preview import RehearsalPreview
-    from vj.rehearse import plan_rehearsal, render_rehearsal
-    from vj.setlist import load_setlist
+    from vj.render.window import Action
+    from vj.show.preview import RehearsalPreview
+    from vj.show.rehearse import plan_rehearsal, render_rehearsal
+    from vj.setlist.models import load_setlist
 
     setlist = load_setlist(REPO / "setlists" / "demo.yaml")
     plan = plan_rehearsal(setlist, output=tmp_path / "preview.mp4", size=(128, 96), fps=12, seconds=6.0)

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from vj.errors import SetlistError
-from vj.expressions import Expression, ExpressionError
+from vj.setlist.expressions import Expression, ExpressionError
 from vj.features import Features
 from vj.frame_params import CameraMotion, Conditioning, FrameParams, PostSettings, PromptMix
-from vj.prompt_mix import describe, parse_prompt, wrap_prompt
-from vj.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
-from vj.setlist import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Setlist, Song,
+from vj.setlist.prompts import describe, parse_prompt, wrap_prompt
+from vj.setlist.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
+from vj.setlist.models import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Setlist, Song,
                         advance_rule, reactivity_name)
-from vj.timecode import Grid, format_time, parse_cue_time, parse_length
+from vj.setlist.timecode import Grid, format_time, parse_cue_time, parse_length
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class Director:
 
     def _check_camera3d(self, schedules: dict[str, Schedule], base: tuple) -> None:
         """Every numeric 3D keyframe checked before the show (expressions are clamped at render time)."""
-        from vj.camera3d import validate_camera3d
+        from vj.camera.motion3d import validate_camera3d
 
         names = ("fov", "near", "far", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
         frames = sorted({k.frame for n in names for k in schedules[n].keyframes})

@@ -35,7 +35,7 @@ def _seconds(text: str) -> float:
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``vj live`` flags (the lead's cli.py calls this on its subparser)."""
-    from vj.live.window import KEY_HELP
+    from vj.render.window import KEY_HELP
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "keys in the window:\n" + KEY_HELP
@@ -84,8 +84,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 def run_live(args: argparse.Namespace) -> int:
     """Validate everything, open the input and the window, play; returns the exit status."""
     from vj.generators.factory import make_generator
-    from vj.live.loop import LiveOptions, LiveShow, build_song_states
-    from vj.setlist import load_setlist
+    from vj.show.live import LiveOptions, LiveShow, build_song_states
+    from vj.setlist.models import load_setlist
 
     # 1. The setlist and every song's cues: nothing opens if any of it is wrong.
     setlist = load_setlist(args.setlist)
@@ -149,7 +149,7 @@ def _open_audio(args: argparse.Namespace) -> Any:
 
 
 def _open_window(args: argparse.Namespace, setlist: Any, song_name: str) -> Any:
-    from vj.live.window import OutputWindow, find_monitor, init_glfw, list_monitors
+    from vj.render.window import OutputWindow, find_monitor, init_glfw, list_monitors
 
     import glfw
 
@@ -165,7 +165,7 @@ def _open_window(args: argparse.Namespace, setlist: Any, song_name: str) -> Any:
 def _open_recorder(args: argparse.Namespace, setlist: Any, audio: Any) -> Any:
     if not args.record:
         return None
-    from vj.live.record import LiveRecorder
+    from vj.output.live_record import LiveRecorder
 
     output = Path(args.record)
     if output.exists() and output.is_dir():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from vj.director import Director
+from vj.director.director import Director
 from vj.frame_params import FrameParams
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class RehearsalPreview:
     """A window that shows each rendered frame, plus the controls that may steer the render."""
 
     def __init__(self, title: str, size: tuple[int, int], director: Director, surface: Any = None) -> None:
-        from vj.live.window import OutputWindow
+        from vj.render.window import OutputWindow
         from vj.render.passes import CrossfadePass
 
         scale = min(1.0, PREVIEW_SIDE / max(size))
@@ -49,7 +49,7 @@ class RehearsalPreview:
 
     def show(self, texture: Any, params: FrameParams) -> bool:
         """Draw the frame letterboxed, swap, apply keys and controller actions; False to stop."""
-        from vj.live.window import letterbox
+        from vj.render.window import letterbox
 
         screen = self.ctx.screen
         width, height = self.window.framebuffer_size

@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion, FrameParams, PostSettings
 
 log = logging.getLogger(__name__)

@@ -49,7 +49,7 @@ def midi_section() -> list[str]:
 
 def monitor_section() -> list[str]:
     try:
-        from vj.live.window import init_glfw, list_monitors
+        from vj.render.window import init_glfw, list_monitors
 
         init_glfw()
     except Exception as exc:  # no display: not an error for a listing

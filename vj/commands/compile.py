@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vj.progress import frame_progress
-from vj.setlist import load_setlist
+from vj.setlist.models import load_setlist
 
 DEFAULT_CACHE = Path.home() / ".cache" / "vj" / "engines"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from vj.live.clock import TempoClock, TempoLead
+from vj.audio.clock import TempoClock, TempoLead
 
 
 def test_tempo_clock_keeps_the_beat_count_through_a_tempo_change():

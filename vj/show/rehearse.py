@@ -14,12 +14,12 @@ import numpy as np
 
 from vj.audio.decode import AudioError
 from vj.audio.offline import TrackAnalysis, analyse_track
-from vj.director import Director, OnsetLog
+from vj.director.director import Director, OnsetLog
 from vj.errors import SetlistError
 from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.generators.factory import generator_options, make_generator, make_procedural
-from vj.setlist import Setlist, Song
+from vj.setlist.models import Setlist, Song
 
 if TYPE_CHECKING:
     import moderngl
@@ -113,7 +113,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     MP4 then holds the frames so far, its audio cut to match)."""
     import hashlib
 
-    from vj.engine import FramePipeline
+    from vj.show.pipeline import FramePipeline
     from vj.output.recorder import VideoRecorder
     from vj.output.timeline import render_timeline
     from vj.render.gl import Readback8, create_headless_context

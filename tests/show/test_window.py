@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from vj.audio.live import AudioStatus, LiveHop
-from vj.frame import Frame
+from vj.render.frame import Frame
 from vj.frame_params import CameraMotion
 from vj.generators.base import Generator, GeneratorContext
-from vj.live.handoff import motion_from_matrix
-from vj.live.loop import FramePacer, LiveOptions, LiveShow, build_song_states
-from vj.live.window import Action, OutputWindow, WindowError, find_monitor, init_glfw, letterbox, list_monitors
-from vj.camera import warp_matrix_2d
-from vj.setlist import load_setlist
+from vj.show.handoff import motion_from_matrix
+from vj.show.live import FramePacer, LiveOptions, LiveShow, build_song_states
+from vj.render.window import Action, OutputWindow, WindowError, find_monitor, init_glfw, letterbox, list_monitors
+from vj.camera.motion2d import warp_matrix_2d
+from vj.setlist.models import load_setlist
 
 SETLIST = """\
 title: window test

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vj.cli import main
-from vj.live import window as window_module
+from vj.render import window as window_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,9 +82,9 @@ def test_the_show_keeps_rendering_on_the_internal_clock_when_the_feed_dies(jack_
                                                                           xvfb_display, tmp_path):
     from vj.audio.live import LiveAudio, LiveAudioSettings
     from vj.generators.procedural import ProceduralGenerator
-    from vj.live.loop import LiveOptions, LiveShow, build_song_states
-    from vj.live.window import OutputWindow
-    from vj.setlist import load_setlist
+    from vj.show.live import LiveOptions, LiveShow, build_song_states
+    from vj.render.window import OutputWindow
+    from vj.setlist.models import load_setlist
 
     path = tmp_path / "set.yaml"
     path.write_text(SMALL)

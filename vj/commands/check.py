@@ -5,9 +5,9 @@ from pathlib import Path
 
 from vj.audio.decode import AudioError
 from vj.audio.offline import analyse_track
-from vj.director import Director, OnsetLog
-from vj.setlist import Setlist, load_setlist
-from vj.timecode import format_time
+from vj.director.director import Director, OnsetLog
+from vj.setlist.models import Setlist, load_setlist
+from vj.setlist.timecode import format_time
 
 
 def check_setlist(path: Path) -> str:

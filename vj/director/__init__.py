@@ -1,0 +1,1 @@
+"""Time + features + controls + setlist → FrameParams, frame by frame."""

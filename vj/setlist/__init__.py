@@ -1,0 +1,1 @@
+"""The setlist: YAML source, validated models, schedules, expressions, timecode and prompts."""

@@ -27,7 +27,7 @@ from vj.audio.decode import AudioError, decode_audio
 from vj.audio.onsets import detect_onsets
 from vj.audio.grid import BeatGrid
 from vj.errors import VjError
-from vj.features import Features
+from vj.features import ONSET_ATTACK, ONSET_RELEASE, Features, impulse_envelope
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class TrackAnalysis:
 
     def features_at(self, t: float, grid: BeatGrid) -> Features:
         """Audio features at time ``t`` (s): per-hop values interpolated linearly, onset shaped by
-        the default envelope (attack 0.01 s, release 0.25 s), beat/bar/phase from ``grid``."""
+        the one onset envelope (``vj.features.ONSET_ATTACK``/``ONSET_RELEASE``), beat/bar/phase from ``grid``."""
         rms, low, mid, high, perc, harm = self._values_at(t)
         beat = grid.beat_at(t)
         return Features(onset=self.onset_envelope(t), low=low, mid=mid, high=high, rms=rms, perc=perc,
@@ -166,23 +166,12 @@ class TrackAnalysis:
             column = self._stack[:, i - 1] * (1.0 - w) + self._stack[:, i] * w
         return [float(v) for v in column]
 
-    def onset_envelope(self, t: float, attack: float = 0.01, release: float = 0.25,
+    def onset_envelope(self, t: float, attack: float = ONSET_ATTACK, release: float = ONSET_RELEASE,
                        source: str = "onset") -> float:
-        """Impulse envelope at ``t`` (s), 0..1: the sum over past events of strength × shape(t − tᵢ),
-        shape rising linearly over ``attack`` s then decaying exponentially with time constant
-        ``release`` s. ``source`` is "onset" (strength-weighted), "beat" or "downbeat" (strength 1)."""
+        """Impulse envelope at ``t`` (s), 0..1 (``vj.features.impulse_envelope``, as live).
+        ``source`` is "onset" (strength-weighted), "beat" or "downbeat" (strength 1)."""
         times, strengths = self._events(source)
-        attack, release = max(float(attack), 0.0), max(float(release), 1e-4)
-        horizon = attack + 8.0 * release  # e^-8 < 0.04 %: older events no longer count
-        lo = int(np.searchsorted(times, t - horizon, side="left"))
-        hi = int(np.searchsorted(times, t, side="right"))
-        if hi <= lo:
-            return 0.0
-        age = t - times[lo:hi]
-        rise = np.clip(age / attack, 0.0, 1.0) if attack > 0 else np.ones_like(age)
-        decay = np.exp(-np.maximum(age - attack, 0.0) / release)
-        value = float(np.sum(strengths[lo:hi] * rise * decay))
-        return min(max(value, 0.0), 1.0)
+        return impulse_envelope(times, strengths, t, attack, release)
 
     def _events(self, source: str) -> tuple[np.ndarray, np.ndarray]:
         if source == "onset":

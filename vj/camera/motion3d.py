@@ -248,6 +248,19 @@ class Pose3D:
         return np.asarray(points, dtype=np.float64) @ self.rotation.T + self.translation
 
 
+def scaled_motion(motion: CameraMotion, frames: float) -> CameraMotion:
+    """``frames`` setlist frames of ``motion`` as one step (zoom ** frames, every other move ×
+    frames): what the generator's move covers when it made one frame while the display showed
+    several (or a fraction of one)."""
+    if frames == 1.0:
+        return motion
+    n = max(float(frames), 0.0)
+    return dataclasses.replace(motion, zoom=motion.zoom ** n, angle=motion.angle * n,
+                               translation_x=motion.translation_x * n, translation_y=motion.translation_y * n,
+                               translation_z=motion.translation_z * n, rotation_3d_x=motion.rotation_3d_x * n,
+                               rotation_3d_y=motion.rotation_3d_y * n, rotation_3d_z=motion.rotation_3d_z * n)
+
+
 def plane_homography(motion: CameraMotion, width: int, height: int, frames: float = 1.0,
                      distance: float = DEFAULT_PLANE_DISTANCE) -> np.ndarray:
     """The forward 3×3 pixel matrix (y down, as ``vj.camera.motion2d.warp_matrix_2d``) of ``frames`` frames

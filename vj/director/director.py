@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from vj.errors import SetlistError
 from vj.setlist.expressions import Expression, ExpressionError
-from vj.features import Features
+from vj.features import Features, impulse_envelope
 from vj.frame_params import CameraMotion, Conditioning, FrameParams, PostSettings, PromptMix
 from vj.setlist.prompts import describe, parse_prompt, wrap_prompt
 from vj.setlist.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
@@ -50,19 +50,8 @@ class OnsetLog:
         return self.times[i] if i < len(self.times) else None
 
     def envelope(self, time: float, attack: float, release: float) -> float:
-        """Sum of strength × (linear rise over ``attack``, then exp decay with ``release``), 0..1."""
-        release = max(release, 1e-3)
-        start = bisect.bisect_left(self.times, time - attack - _ENVELOPE_HORIZON * release)
-        end = bisect.bisect_right(self.times, time)
-        total = 0.0
-        for i in range(start, end):
-            age = time - self.times[i]
-            if age < attack:
-                shape = age / attack
-            else:
-                shape = math.exp(-(age - attack) / release)
-            total += self.strengths[i] * shape
-        return min(total, 1.0)
+        """Strength × (linear rise over ``attack``, then exp decay with ``release``), summed, 0..1."""
+        return impulse_envelope(self.times, self.strengths, time, attack, max(release, 1e-3))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
 from vj.camera.motion2d import warp_matrix_2d
+from vj.camera.motion3d import scaled_motion
 from vj.render.frame import Frame
 from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
@@ -48,18 +51,26 @@ class FramePipeline:
         self._pending: tuple[Generator, threading.Thread, list[BaseException]] | None = None
 
     def reset(self) -> None:
-        """Start again from the generator's first frame (a new song)."""
+        """Start again from the generator's first frame (a new song): the generator forgets its
+        own state too (a diffusion model's colour-coherence reference, a procedural seed)."""
         self.previous = None
+        reset = getattr(self.generator, "reset", None)
+        if reset is not None:
+            reset()
 
-    def move(self, frame: Frame, params: FrameParams) -> Frame:
-        """The camera stage: the previous frame moved by this frame's motion."""
+    def move(self, frame: Frame, params: FrameParams, motion: np.ndarray | None = None,
+             frames: float = 1.0) -> Frame:
+        """The camera stage: the previous frame moved by this frame's motion — or, live, by
+        ``motion`` (the 2D matrix the display accumulated since the generator's last frame) or
+        ``frames`` setlist frames of 3D motion."""
         texture = upload(frame, self._previous_upload)
         if params.camera.mode == "3d":
-            return Frame(texture=self._reproject(frame, texture, params))
-        matrix = warp_matrix_2d(params.camera, self.width, self.height)
+            return Frame(texture=self._reproject(frame, texture, params, frames))
+        matrix = warp_matrix_2d(params.camera, self.width, self.height) if motion is None else motion
         return Frame(texture=self.warp.apply(texture, matrix, params.border, self._moved))
 
-    def _reproject(self, frame: Frame, texture: "moderngl.Texture", params: FrameParams) -> "moderngl.Texture":
+    def _reproject(self, frame: Frame, texture: "moderngl.Texture", params: FrameParams,
+                   frames: float) -> "moderngl.Texture":
         from vj.render.reproject import ReprojectPass  # 3D only: loaded when a song asks for it
         from vj.depth import load_depth_provider
 
@@ -71,8 +82,9 @@ class FramePipeline:
             if self._depth is not None:
                 self._depth.close()
             self._depth, self._depth_key = load_depth_provider(spec), key
-        depth = self._depth.estimate(frame, params.camera)
-        return self._reprojector.apply(texture, depth, params.camera, params.border, self._moved)
+        camera = scaled_motion(params.camera, frames)
+        depth = self._depth.estimate(frame, camera)
+        return self._reprojector.apply(texture, depth, camera, params.border, self._moved)
 
     def warm_start(self, generator: Generator) -> None:
         """Live: keep rendering with the current (procedural) generator while ``generator`` loads
@@ -114,19 +126,23 @@ class FramePipeline:
         except Exception:  # the old one is done with either way
             log.exception("closing generator '%s'", old.name)
 
-    def render(self, params: FrameParams) -> Frame:
+    def render(self, params: FrameParams, *, motion: np.ndarray | None = None, frames: float = 1.0,
+               post: bool = True) -> Frame:
         """Make frame ``params.index``; returns the post-processed frame (the previous frame for
-        the next call is kept before post, so post settings never feed back)."""
+        the next call is kept before post, so post settings never feed back). ``motion`` and
+        ``frames`` as for ``move``; ``post=False`` leaves post to the display (live grades at
+        display rate, so a blackout never waits for the generator)."""
         if self._pending is not None:
             self._adopt_pending()
         previous = self.previous if self.previous is not None else self.generator.first_frame(params)
-        moved = self.move(previous, params)
+        moved = self.move(previous, params, motion, frames)
         try:
             made = self.generator.step(moved, params)
         except Exception as exc:  # any generator failure: degrade, never stop the show
             made = self._recover(exc, moved, params)
         self.previous = made
-        return Frame(texture=self.post.apply(upload(made, self._made_upload), params.post, self._output))
+        texture = upload(made, self._made_upload)
+        return Frame(texture=self.post.apply(texture, params.post, self._output) if post else texture)
 
     def _recover(self, exc: Exception, moved: Frame, params: FrameParams) -> Frame:
         self.failures += 1

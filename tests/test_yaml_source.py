@@ -1,11 +1,13 @@
-"""The line-tracking YAML reader: anchors and aliases load, alias bombs and self-referring aliases
-are refused with the file and line named."""
+"""The line-tracking YAML reader: anchors, aliases and merge keys load; alias bombs, self-referring
+aliases and unreadable tags are refused with the file and line named."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from vj.control.mapping import MappingError, load_mapping
 from vj.errors import SetlistError
@@ -32,6 +34,54 @@ def test_anchors_and_aliases_load(tmp_path: Path) -> None:
     assert data["many"] == [data["base"]] * 2
     assert data["copy"] is not data["base"]            # plain data: no shared objects
     assert lines[("copy",)] == 2 and lines[("many",)] == 3
+
+
+MERGED_STYLES = """\
+title: merged
+styles:
+  calm: &calm
+    prefix: "a painting of "
+    strength: 0.4
+  loud:
+    <<: *calm
+    strength: 0.8
+    guidance: 2
+songs:
+  - {name: one, audio: one.wav, style: loud}
+"""
+
+
+def test_merge_keys_load_as_pyyaml_does(tmp_path: Path) -> None:
+    path = tmp_path / "set.yaml"
+    path.write_text(MERGED_STYLES)
+    setlist = load_setlist(path)
+    loud = setlist.styles["loud"]
+    assert (loud.prefix, loud.strength, loud.guidance) == ("a painting of ", 0.8, 2)
+    assert setlist.styles["calm"].strength == 0.4
+    text = ("a: &a {x: 1, y: {p: 1}}\nb: &b {x: 2, z: 3}\n"
+            "c:\n  y: 9\n  <<: [*a, *b]\n")                 # an earlier merge wins; own keys win
+    path.write_text(text)
+    data, lines = load_yaml_with_lines(path)
+    assert data == yaml.safe_load(text) and data["c"] == {"x": 1, "y": 9, "z": 3}
+    assert lines[("c", "y")] == 4 and lines[("c", "x")] == 1 and lines[("c", "z")] == 2
+    path.write_text(MERGED_STYLES.replace("    strength: 0.8\n", "    strenght: 0.8\n"))
+    with pytest.raises(SetlistError, match="unknown field 'strenght'") as caught:
+        load_setlist(path)
+    assert caught.value.line == 8
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("a: &a [1]\nb: {<<: *a}\n", 2, "'<<' merges a mapping"),
+    ("a: &a {<<: *a}\n", 1, "alias refers to the block it is in"),
+    ("title: !thing x\n", 1, "could not determine a constructor for the tag '!thing'"),
+    ("title: !!int abc\n", 1, "cannot read the value 'abc'"),
+])
+def test_bad_merges_and_tags_are_located(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    with pytest.raises(SetlistError, match=re.escape(words)) as caught:
+        load_yaml_with_lines(path)
+    assert (caught.value.file, caught.value.line) == (str(path), line)
 
 
 def test_an_alias_bomb_is_refused_quickly_with_the_file_named(tmp_path: Path) -> None:

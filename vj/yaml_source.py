@@ -22,6 +22,8 @@ PathKey = tuple[Any, ...]
 #: million values. Real files repeat a block a few times; this bound is far above that.
 MAX_ALIAS_VALUES = 100_000
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
 
 def load_yaml_with_lines(path: Path) -> tuple[Any, dict[PathKey, int]]:
     """Parse ``path``; return (data, {path tuple: 1-based line}). Raises SetlistError on bad YAML."""
@@ -73,15 +75,25 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             self.open.add(id(node))
             result: dict[Any, Any] = {}
+            merged: dict[Any, Any] = {}
+            merged_lines: dict[PathKey, int] = {}
             for key_node, value_node in node.value:
-                key = _scalar(key_node, self.path)
                 key_line = key_node.start_mark.line + 1
+                if key_node.tag == _MERGE_TAG:
+                    self._merge(value_node, where, place if aliased else key_line, aliased,
+                                merged, merged_lines)
+                    continue
+                key = _scalar(key_node, self.path)
                 if key in result:
                     raise SetlistError(f"duplicate key '{key}'", file=str(self.path), line=key_line)
                 child = where + (key,)
                 result[key] = self.build(value_node, child, place if aliased else key_line, aliased)
                 self.lines[child] = key_line
             self.open.discard(id(node))
+            if merged:  # the mapping's own keys win over merged ones
+                self.lines.update((at, line) for at, line in merged_lines.items()
+                                  if at[len(where)] not in result)
+                result = {**{k: v for k, v in merged.items() if k not in result}, **result}
             return result
         if isinstance(node, yaml.SequenceNode):
             self.open.add(id(node))
@@ -92,6 +104,26 @@ class _Builder:
             return items
         return _scalar(node, self.path)
 
+    def _merge(self, node: yaml.Node, where: PathKey, place: int, aliased: bool,
+               merged: dict[Any, Any], merged_lines: dict[PathKey, int]) -> None:
+        """``<<: *base`` or ``<<: [*a, *b]``: the keys of those mappings (an earlier one wins)."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise SetlistError("'<<' merges a mapping or a list of mappings", file=str(self.path),
+                                   line=place)
+            own_lines, self.lines = self.lines, {}
+            try:
+                values = self.build(source, where, place, aliased)
+                found = self.lines
+            finally:
+                self.lines = own_lines
+            for key, value in values.items():
+                if key not in merged:
+                    merged[key] = value
+                    merged_lines.update((at, line) for at, line in found.items()
+                                        if len(at) > len(where) and at[len(where)] == key)
+
 
 def _scalar(node: yaml.Node, path: Path) -> Any:
     if not isinstance(node, yaml.ScalarNode):
@@ -100,6 +132,10 @@ def _scalar(node: yaml.Node, path: Path) -> Any:
     constructor = yaml.SafeLoader(" ")
     try:
         return constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError) as exc:  # an unknown tag (!thing), or !!int abc
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SetlistError(f"cannot read the value {node.value!r}: {problem}", file=str(path),
+                           line=node.start_mark.line + 1) from None
     finally:
         constructor.dispose()
 

@@ -103,15 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="replay the live (causal) analysis over the file and report its decisions")
     analyse.set_defaults(run=_run_analyse)
 
-    try:
-        from vj.live.cli import add_live_arguments, run_live
-    except ImportError:  # live mode not installed in this checkout
-        pass
-    else:
-        live = commands.add_parser("live", help="play a setlist live: audio input → projector window",
-                                   description="Play a setlist live from an audio input to a fullscreen window.")
-        add_live_arguments(live)
-        live.set_defaults(run=run_live)
+    from vj.live.cli import add_live_arguments, run_live
+
+    live = commands.add_parser("live", help="play a setlist live: audio input → projector window",
+                               description="Play a setlist live from an audio input to a fullscreen window.")
+    add_live_arguments(live)
+    live.set_defaults(run=run_live)
 
     devices = commands.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     devices.set_defaults(run=_run_devices)
@@ -258,8 +255,7 @@ def _rehearse_with_preview(args: argparse.Namespace, setlist: Any, plan: Any, ge
     finally:
         if preview is not None:
             preview.close()
-        if surface is not None:
-            surface.stop()
+        surface.stop()
 
 
 def _offer_procedural() -> bool:
@@ -311,16 +307,11 @@ def _run_midi_learn(args: argparse.Namespace) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Every error class that means 'the user gave us something wrong' (exit 2, no traceback)."""
-    from vj.errors import VjError
+    from vj.errors import VjError  # AudioError and OutputError are VjErrors
+    from vj.generators.base import GeneratorError
+    from vj.schedule import ScheduleError
 
-    errors: list[type[BaseException]] = [VjError]
-    for module, name in (("vj.audio.decode", "AudioError"), ("vj.output.recorder", "OutputError"),
-                         ("vj.generators.base", "GeneratorError"), ("vj.schedule", "ScheduleError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(errors)
+    return VjError, GeneratorError, ScheduleError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

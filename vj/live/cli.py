@@ -74,10 +74,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--quit-after", type=_seconds, metavar="SECONDS", help="stop after SECONDS (soundchecks, tests)")
     parser.add_argument("--generator", help="'procedural', or a model id/folder, overriding the setlist's model")
     parser.add_argument("--allow-download", action="store_true", help="let the model loader use the network")
-    try:
-        from vj.control.surface import add_control_arguments
-    except ImportError:  # control surface not installed in this checkout: keys only
-        return
+    from vj.control.surface import add_control_arguments
+
     add_control_arguments(parser)
 
 
@@ -105,7 +103,7 @@ def run_live(args: argparse.Namespace) -> int:
         options = LiveOptions(latency_offset=offset_ms / 1000.0, quit_after=args.quit_after,
                               display_rate=args.display_rate, upload=args.upload, hud=args.hud)
         show = LiveShow(setlist, states, window, audio=audio, make_generator=lambda: generator,
-                        options=options, recorder=recorder, controls=surface.store if surface else None,
+                        options=options, recorder=recorder, controls=surface.store,
                         surface=surface, start_song=setlist.song_index(song))
         recorder = None  # the show finishes it
         log.info("live: '%s' on %s; upload %s", song.name, "a window" if window.monitor is None else window.monitor.name,
@@ -118,14 +116,11 @@ def run_live(args: argparse.Namespace) -> int:
             audio.stop()
         if window is not None:
             window.close()
-        if surface is not None:
-            surface.stop()
+        surface.stop()
 
 
 def open_controls(args: argparse.Namespace, setlist: Any, song: Any) -> Any:
-    """The OSC server and MIDI inputs the flags ask for (None when the control package is absent)."""
-    if not hasattr(args, "osc_port"):
-        return None
+    """The OSC server and MIDI inputs the flags ask for."""
     from vj.control.surface import ControlSurface
 
     surface = ControlSurface.from_args(args)

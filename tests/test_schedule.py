@@ -283,3 +283,15 @@ def test_expression_errors_are_chained_and_other_bad_input() -> None:
 def test_unsafe_values_are_rejected(text) -> None:
     with pytest.raises(ScheduleError):
         parse_schedule(text, TIMING)
+
+
+def test_key_timing_from_a_grid_is_a_snapshot() -> None:
+    from vj.audio.grid import BeatGrid
+    from vj.live.clock import TempoClock
+
+    assert KeyTiming.from_grid(24.0, BeatGrid(bpm=120.0, offset=0.25, beats_per_bar=3)) == KeyTiming(
+        fps=24.0, seconds_per_beat=0.5, beat_offset=0.25, beats_per_bar=3)
+    clock = TempoClock(120.0, origin=0.25)
+    timing = KeyTiming.from_grid(24.0, clock)
+    clock.set_bpm(60.0, at=10.0)
+    assert timing.seconds_per_beat == 0.5 and timing.to_frame(4, "b") == (0.25 + 2.0) * 24

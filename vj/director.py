@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from vj.audio.grid import Grid
 from vj.errors import SetlistError
 from vj.expressions import Expression, ExpressionError
 from vj.features import Features
@@ -20,7 +21,7 @@ from vj.prompt_mix import describe, parse_prompt, wrap_prompt
 from vj.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
 from vj.setlist import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Setlist, Song,
                         advance_rule, reactivity_name)
-from vj.timecode import Grid, format_time, parse_cue_time, parse_length
+from vj.timecode import format_time, parse_cue_time, parse_length
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,7 @@ class Director:
         self.duration = duration
         self.onsets = onsets or OnsetLog()
         self.max_frames = int(round((duration or 0) * fps)) or 1
-        self.timing = KeyTiming(fps=fps, seconds_per_beat=grid.seconds_per_beat,
-                                beat_offset=grid.time_of_beat(0.0), beats_per_bar=grid.beats_per_bar)
+        self.timing = KeyTiming.from_grid(fps, grid)
         self.cue_mode = song.cue_mode
         self.prompt_table: list[PromptMix] = []
         self.negative_table: list[str] = []
@@ -259,7 +259,7 @@ class Director:
 
     def grid_beat(self, time: float) -> float:
         """Beats elapsed at ``time`` (0 at the grid's beat 0)."""
-        return (time - self.grid.time_of_beat(0.0)) / self.grid.seconds_per_beat
+        return self.grid.beat_at(time)
 
     # ---- live cue control -----------------------------------------------------------------
 
@@ -336,8 +336,7 @@ class Director:
             return
         self._placed_grid = (spb, origin)
         previous = self.timing, self._camera, self._styles
-        self.timing = KeyTiming(fps=self.fps, seconds_per_beat=spb, beat_offset=origin,
-                                beats_per_bar=self.grid.beats_per_bar)
+        self.timing = KeyTiming.from_grid(self.fps, self.grid)
         try:
             self._camera = self._compile_camera()
             self._styles = {name: self._compile_style(name) for name in self.setlist.styles}

@@ -41,9 +41,12 @@ import math
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Mapping, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 from vj.expressions import Expression, ExpressionError, compile_expression, variable_names
+
+if TYPE_CHECKING:
+    from vj.audio.grid import Grid
 
 __all__ = ["ScheduleError", "KeyTiming", "Interpolation", "Keyframe", "Schedule", "parse_schedule",
            "variable_names"]
@@ -97,6 +100,11 @@ class KeyTiming:
         if not bpm > 0:
             raise ValueError(f"bpm must be a positive number, got {bpm}")
         return cls(fps, 60.0 / bpm, beat_offset, beats_per_bar)
+
+    @classmethod
+    def from_grid(cls, fps: float, grid: Grid) -> KeyTiming:
+        """Keys placed on ``grid`` as it is now (a live tempo clock moves on; this stays)."""
+        return cls(fps, grid.seconds_per_beat, grid.time_of_beat(0.0), grid.beats_per_bar)
 
     def to_frame(self, amount: float, unit: str = "f") -> float:
         """Frame (fractional) of a key: ``unit`` is ``f`` frames, ``s`` seconds, ``b`` beats

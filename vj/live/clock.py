@@ -5,8 +5,8 @@ whichever source the setlist (or the performer) says leads: the audio beat track
 manual BPM or an external clock (MIDI clock, later Link). Hits that belong on the beat are
 scheduled on the *predicted* beat so they land on it instead of a detection-delay after it.
 
-It satisfies the director's grid protocol (``beats_per_bar``, ``seconds_per_beat``,
-``time_of_beat``), so cues at ``bar 17`` advance from it. Tempo changes keep the beat count
+It is a ``vj.audio.grid.Grid``, as the analysed ``BeatGrid`` is offline, so the director reads
+it the same way and cues at ``bar 17`` advance from it. Tempo changes keep the beat count
 continuous: the grid is re-anchored at the moment of the change, never re-scaled from beat 0.
 """
 from __future__ import annotations
@@ -72,7 +72,7 @@ class TempoClock:
         self.locked = lead is not TempoLead.DETECTED  # detected tempo: not until the tracker speaks
         self.last_source = lead.value
 
-    # ---- the grid protocol (read by the director) -----------------------------------------
+    # ---- the Grid protocol (read by the director) -----------------------------------------
 
     @property
     def bpm(self) -> float:

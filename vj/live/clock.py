@@ -70,7 +70,6 @@ class TempoClock:
         self._origin = float(origin)  # song time of (virtual) beat 0 in the current tempo segment
         self._taps: deque[float] = deque(maxlen=8)
         self.locked = lead is not TempoLead.DETECTED  # detected tempo: not until the tracker speaks
-        self.last_source = lead.value
 
     # ---- the Grid protocol (read by the director) -----------------------------------------
 
@@ -126,7 +125,6 @@ class TempoClock:
             return
         self._retempo(bpm, at)
         self.locked = True
-        self.last_source = "manual"
 
     def observe_beat(self, time: float, bpm: float | None = None, position: int = 0,
                      beats_per_bar: int | None = None) -> None:
@@ -148,7 +146,6 @@ class TempoClock:
         else:
             self._shift(self.phase_gain * error)
         self.locked = True
-        self.last_source = "detected"
         if position:
             self._follow_bar(time, position, beats_per_bar)
 
@@ -191,7 +188,6 @@ class TempoClock:
         if bpm and self.lead is TempoLead.TAP and 20.0 <= bpm <= 400.0:
             self._retempo(bpm, time)
             self.locked = True
-            self.last_source = "tap"
         beat, expected = self.nearest_beat(time)
         self._shift(time - expected)
         return bpm
@@ -205,7 +201,6 @@ class TempoClock:
         beat, expected = self.nearest_beat(time)
         self._shift(time - expected)
         self.locked = True
-        self.last_source = "midi clock"
 
     def resync(self, time: float) -> None:
         """Make ``time`` a downbeat (the nearest bar line moves to it), as Resolume's Resync does."""

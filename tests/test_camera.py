@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from vj.camera.motion2d import Pose2D, reference_warp, rotation_matrix_2d, warp_matrix_2d
+from vj.camera.motion2d import reference_warp, rotation_matrix_2d, warp_matrix_2d
 from vj.frame_params import CameraMotion
 
 W, H = 96, 64
@@ -42,19 +42,6 @@ def test_fractional_frames_compose_to_whole() -> None:
     motion = CameraMotion(zoom=1.1, angle=6.0)   # pure zoom + rotation about one centre commute
     half = warp_matrix_2d(motion, W, H, frames=0.5)
     np.testing.assert_allclose(half @ half, warp_matrix_2d(motion, W, H), atol=1e-12)
-
-
-def test_pose_accumulates_and_deltas() -> None:
-    a = CameraMotion(zoom=1.02, angle=1.0, translation_x=2.0)
-    b = CameraMotion(zoom=0.97, translation_y=-3.0)
-    start = Pose2D.identity(W, H)
-    one = start.advance(a)
-    two = one.advance(b)
-    np.testing.assert_allclose(two.matrix, warp_matrix_2d(b, W, H) @ warp_matrix_2d(a, W, H))
-    np.testing.assert_allclose(two.delta_since(one), warp_matrix_2d(b, W, H), atol=1e-12)
-    np.testing.assert_allclose(two.delta_since(start), two.matrix, atol=1e-12)
-    np.testing.assert_allclose(two.delta_since(two), np.eye(3), atol=1e-12)
-    np.testing.assert_array_equal(start.matrix, np.eye(3))   # poses are values: advancing made new ones
 
 
 def test_rotation_matrix_is_cv2s() -> None:

@@ -167,3 +167,14 @@ def test_rehearse_all_songs_one_mp4_each(tmp_path: Path) -> None:
             assert sum(1 for _ in container.decode(video=0)) == 8
         assert (out / f"{name}.timeline.png").is_file()
     _assert_user_error(vj("rehearse", str(DEMO), "--all", "-o", str(tmp_path / "one.mp4")), "names a folder")
+
+
+def test_check_refuses_an_alias_bomb(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"                   # nine levels of nine aliases: 387 million values
+    levels = ["a: &a [" + ", ".join(["lol"] * 9) + "]"]
+    levels += [f"{b}: &{b} [" + ", ".join([f"*{a}"] * 9) + "]" for a, b in zip("abcdefgh", "bcdefghi")]
+    bomb.write_text("\n".join(levels) + "\n")
+    result = subprocess.run([sys.executable, "-m", "vj", "check", str(bomb)], capture_output=True,
+                            text=True, cwd=REPO, timeout=20)        # a hang fails here
+    _assert_user_error(result, f"{bomb}:", "alias")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

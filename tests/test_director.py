@@ -9,6 +9,7 @@ import pytest
 from vj.audio.grid import BeatGrid
 from vj.director.director import Director, OnsetLog
 from vj.errors import SetlistError
+from vj.setlist.expressions import variable_names
 from vj.features import Features
 from vj.setlist.models import load_setlist
 
@@ -55,6 +56,17 @@ def run(director: Director, until: float, features: Features = Features()) -> di
 
 def texts(conditioning) -> str:
     return conditioning.prompt[0][0]
+
+
+def test_environment_holds_every_variable_with_the_clock_from_the_grid(tmp_path: Path) -> None:
+    director = make(tmp_path)
+    env = director.environment(30, 3.0, Features(onset=0.7, low=0.2, beat=99.0, bpm=77.0))
+    assert set(env) == set(variable_names())
+    assert env["frame"] == env["t"] == 30.0 and env["sec"] == 3.0 and env["fps"] == FPS
+    assert env["max_f"] == 20.0 * FPS - 1
+    assert env["beat"] == pytest.approx(6.0) and env["bar"] == pytest.approx(1.5)   # the grid's, not the features'
+    assert env["beat_phase"] == pytest.approx(0.0) and env["bpm"] == 120.0
+    assert env["onset"] == 0.7 and env["low"] == 0.2 and env["perc"] == 0.0
 
 
 def test_cue_transition_blends_prompt_style_and_numbers(tmp_path: Path) -> None:

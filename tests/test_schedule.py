@@ -6,16 +6,22 @@ from typing import Callable, Union
 import pytest
 
 from vj.setlist.expressions import Expression, ExpressionError
-from vj.features import Features
-from vj.setlist.schedule import (Interpolation, KeyTiming, ScheduleError, make_env, parse_schedule,
-                         variable_names)
+from vj.setlist.schedule import Interpolation, KeyTiming, ScheduleError, parse_schedule, variable_names
 
 # 24 fps, 120 bpm (a beat is 0.5 s = 12 frames), beat 0 at the song start, 4/4
 TIMING = KeyTiming(fps=24.0, seconds_per_beat=0.5, beat_offset=0.0)
 
 
 def env(frame: float, timing: KeyTiming = TIMING, **features: float) -> dict[str, float]:
-    return make_env(frame, timing, max_f=999.0, features=features)
+    """Every variable at ``frame``, the clock from ``timing`` (as the director's grid gives it),
+    audio 0 unless given."""
+    sec = frame / timing.fps
+    beat = (sec - timing.beat_offset) / timing.seconds_per_beat
+    made = dict.fromkeys(variable_names(), 0.0)
+    made.update(frame=float(frame), t=float(frame), max_f=999.0, sec=sec, beat=beat,
+                bar=beat / timing.beats_per_bar, bpm=60.0 / timing.seconds_per_beat,
+                fps=float(timing.fps), beat_phase=beat - math.floor(beat), **features)
+    return made
 
 
 def values(text: str, frames, interpolation: str = "linear", **features: float) -> list[float]:
@@ -214,18 +220,6 @@ def test_runtime_expression_failure_raises_expression_error() -> None:
         schedule.value(env(12))
 
 
-def test_make_env_and_variable_names() -> None:
-    timing = KeyTiming(fps=24.0, seconds_per_beat=0.5, beat_offset=0.25)
-    made = make_env(30, timing, max_f=99)
-    assert set(made) == set(variable_names())
-    assert made["sec"] == 1.25 and made["beat"] == pytest.approx(2.0) and made["bar"] == 0.5
-    assert made["bpm"] == 120.0 and made["t"] == made["frame"] == 30.0
-    live = make_env(30, timing, features=Features(onset=0.7, beat=2.1, bpm=121.0).as_dict())
-    assert live["onset"] == 0.7 and live["beat"] == 2.1 and live["bpm"] == 121.0
-    reused: dict[str, float] = {}
-    assert make_env(1, timing, env=reused) is reused
-
-
 # ---- errors ---------------------------------------------------------------------------------------
 
 
@@ -289,3 +283,15 @@ def test_expression_errors_are_chained_and_other_bad_input() -> None:
 def test_unsafe_values_are_rejected(text) -> None:
     with pytest.raises(ScheduleError):
         parse_schedule(text, TIMING)
+
+
+def test_key_timing_from_a_grid_is_a_snapshot() -> None:
+    from vj.audio.grid import BeatGrid
+    from vj.audio.clock import TempoClock
+
+    assert KeyTiming.from_grid(24.0, BeatGrid(bpm=120.0, offset=0.25, beats_per_bar=3)) == KeyTiming(
+        fps=24.0, seconds_per_beat=0.5, beat_offset=0.25, beats_per_bar=3)
+    clock = TempoClock(120.0, origin=0.25)
+    timing = KeyTiming.from_grid(24.0, clock)
+    clock.set_bpm(60.0, at=10.0)
+    assert timing.seconds_per_beat == 0.5 and timing.to_frame(4, "b") == (0.25 + 2.0) * 24

@@ -3,6 +3,8 @@
 pre-parsed AST, and Schedule.value() for typical schedules, measured in one run.
 
     .venv/bin/python tools/bench_expressions.py [--calls 200000]
+
+simpleeval comes with the test extra (``pip install -e .[test]``); vj itself does not need it.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ sys.path.insert(0, str(REPO))
 
 import simpleeval  # noqa: E402
 
-from vj.setlist.expressions import compile_expression  # noqa: E402
-from vj.setlist.schedule import KeyTiming, make_env, parse_schedule  # noqa: E402
+from vj.setlist.expressions import compile_expression, variable_names  # noqa: E402
+from vj.setlist.schedule import KeyTiming, parse_schedule  # noqa: E402
 
 EXPRESSIONS = ["1.0 + 0.03*onset", "1.0025+0.002*sin(1.25*3.14*t/30)",
                "0.25*cos((72/60*3.141*(t+0)/30))**13+0.7", "1 + 0.05*pulse(1)*onset",
@@ -38,7 +40,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200_000)
     args = parser.parse_args()
     timing = KeyTiming.from_bpm(fps=24, bpm=120)
-    env = make_env(300, timing, max_f=2000, features={"onset": 0.5, "low": 0.2})
+    env = dict.fromkeys(variable_names(), 0.0)   # frame 300 of 2000 at 24 fps, 120 BPM
+    env.update(frame=300.0, t=300.0, max_f=2000.0, sec=12.5, beat=25.0, bar=6.25, bpm=120.0, fps=24.0,
+               onset=0.5, low=0.2)
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
     print(f"{'expression':45s} {'vj µs':>7s} {'simpleeval µs':>14s} {'ratio':>6s}")
     functions = {"sin": math.sin, "cos": math.cos, "where": lambda c, a, b: a if c else b,

@@ -9,9 +9,10 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from vj import __version__
+from vj.cli_args import positive, size
 
 EXIT_USAGE = 2
 
@@ -25,26 +26,6 @@ offline into an MP4 with the song's audio.
   vj analyse song.ogg --csv events.csv     onsets, beats and tempo of a track
   vj live setlists/demo.yaml --windowed    play it live from the audio input
 """
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size; write WIDTHxHEIGHT, e.g. 512x512") from None
-    return width, height
-
-
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive (got {text})")
-        return value
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true",
                        help="every song of the set, one MP4 each (-o is then a folder; default renders/)")
     rehearse.add_argument("-o", "--output", type=Path, help="the MP4 to write (default: renders/<setlist>-<song>.mp4)")
-    rehearse.add_argument("--size", type=_size, help="WIDTHxHEIGHT, overrides the setlist (multiples of 8)")
-    rehearse.add_argument("--fps", type=_positive(float), help="frames per second, overrides the setlist")
-    rehearse.add_argument("--seconds", type=_positive(float), help="render only the first N seconds")
+    rehearse.add_argument("--size", type=size(), help="WIDTHxHEIGHT, overrides the setlist (multiples of 8)")
+    rehearse.add_argument("--fps", type=positive(float), help="frames per second, overrides the setlist")
+    rehearse.add_argument("--seconds", type=positive(float), help="render only the first N seconds")
     rehearse.add_argument("--generator", help="'procedural', or a model id/folder, overriding the setlist's model")
     rehearse.add_argument("--allow-download", action="store_true", help="let the model loader use the network")
     rehearse.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -103,22 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="replay the live (causal) analysis over the file and report its decisions")
     analyse.set_defaults(run=_run_analyse)
 
-    try:
-        from vj.commands.live import add_live_arguments, run_live
-    except ImportError:  # live mode not installed in this checkout
-        pass
-    else:
-        live = commands.add_parser("live", help="play a setlist live: audio input → projector window",
-                                   description="Play a setlist live from an audio input to a fullscreen window.")
-        add_live_arguments(live)
-        live.set_defaults(run=run_live)
+    from vj.commands.live import add_live_arguments, run_live
+
+    live = commands.add_parser("live", help="play a setlist live: audio input → projector window",
+                               description="Play a setlist live from an audio input to a fullscreen window.")
+    add_live_arguments(live)
+    live.set_defaults(run=run_live)
 
     devices = commands.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     devices.set_defaults(run=_run_devices)
 
     compile_ = commands.add_parser("compile", help="build accelerated engines a setlist needs, before the gig")
     compile_.add_argument("setlist", type=Path)
-    compile_.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the setlist's)")
+    compile_.add_argument("--size", type=size(), help="WIDTHxHEIGHT (default: the setlist's)")
     compile_.add_argument("--cache-dir", type=Path, help="engine cache folder (default: ~/.cache/vj/engines)")
     compile_.add_argument("--allow-download", action="store_true",
                           help="fetch missing weights from the Hugging Face Hub (otherwise local files only)")
@@ -128,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     learn.add_argument("parameter", help="parameter name, e.g. strength, zoom_speed, style")
     learn.add_argument("--mapping", type=Path, default=Path("midi-mapping.yaml"), help="mapping file to update")
     learn.add_argument("--port", help="MIDI input port name (default: all)")
-    learn.add_argument("--timeout", type=_positive(float), default=30.0, help="seconds to wait (default 30)")
+    learn.add_argument("--timeout", type=positive(float), default=30.0, help="seconds to wait (default 30)")
     learn.set_defaults(run=_run_midi_learn)
     return parser
 
@@ -258,8 +236,7 @@ def _rehearse_with_preview(args: argparse.Namespace, setlist: Any, plan: Any, ge
     finally:
         if preview is not None:
             preview.close()
-        if surface is not None:
-            surface.stop()
+        surface.stop()
 
 
 def _offer_procedural() -> bool:
@@ -311,16 +288,11 @@ def _run_midi_learn(args: argparse.Namespace) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Every error class that means 'the user gave us something wrong' (exit 2, no traceback)."""
-    from vj.errors import VjError
+    from vj.errors import VjError  # AudioError and OutputError are VjErrors
+    from vj.generators.base import GeneratorError
+    from vj.setlist.schedule import ScheduleError
 
-    errors: list[type[BaseException]] = [VjError]
-    for module, name in (("vj.audio.decode", "AudioError"), ("vj.output.recorder", "OutputError"),
-                         ("vj.generators.base", "GeneratorError"), ("vj.setlist.schedule", "ScheduleError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(errors)
+    return VjError, GeneratorError, ScheduleError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,3 +36,17 @@ def test_grid_is_frozen():
     grid = BeatGrid(bpm=120.0)
     with pytest.raises(AttributeError):
         grid.bpm = 100.0  # type: ignore[misc]
+
+
+def test_the_analysed_grid_and_the_live_tempo_clock_are_both_grids():
+    from vj.audio.grid import Grid
+    from vj.audio.clock import TempoClock
+
+    grid, clock = BeatGrid(bpm=97.0, offset=0.31, beats_per_bar=3), TempoClock(97.0, beats_per_bar=3, origin=0.31)
+    assert isinstance(grid, Grid) and isinstance(clock, Grid)
+    for t in (0.0, 1.7, 12.345):
+        assert clock.beat_at(t) == pytest.approx(grid.beat_at(t))
+        assert clock.bar_at(t) == pytest.approx(grid.bar_at(t))
+        assert clock.beat_phase(t) == pytest.approx(grid.beat_phase(t))
+    assert clock.time_of_beat(7) == pytest.approx(grid.time_of_beat(7))
+    assert clock.seconds_per_beat == grid.seconds_per_beat and clock.beats_per_bar == grid.beats_per_bar

@@ -5,8 +5,8 @@ whichever source the setlist (or the performer) says leads: the audio beat track
 manual BPM or an external clock (MIDI clock, later Link). Hits that belong on the beat are
 scheduled on the *predicted* beat so they land on it instead of a detection-delay after it.
 
-It satisfies the director's grid protocol (``beats_per_bar``, ``seconds_per_beat``,
-``time_of_beat``), so cues at ``bar 17`` advance from it. Tempo changes keep the beat count
+It is a ``vj.audio.grid.Grid``, as the analysed ``BeatGrid`` is offline, so the director reads
+it the same way and cues at ``bar 17`` advance from it. Tempo changes keep the beat count
 continuous: the grid is re-anchored at the moment of the change, never re-scaled from beat 0.
 """
 from __future__ import annotations
@@ -70,9 +70,8 @@ class TempoClock:
         self._origin = float(origin)  # song time of (virtual) beat 0 in the current tempo segment
         self._taps: deque[float] = deque(maxlen=8)
         self.locked = lead is not TempoLead.DETECTED  # detected tempo: not until the tracker speaks
-        self.last_source = lead.value
 
-    # ---- the grid protocol (read by the director) -----------------------------------------
+    # ---- the Grid protocol (read by the director) -----------------------------------------
 
     @property
     def bpm(self) -> float:
@@ -126,7 +125,6 @@ class TempoClock:
             return
         self._retempo(bpm, at)
         self.locked = True
-        self.last_source = "manual"
 
     def observe_beat(self, time: float, bpm: float | None = None, position: int = 0,
                      beats_per_bar: int | None = None) -> None:
@@ -148,7 +146,6 @@ class TempoClock:
         else:
             self._shift(self.phase_gain * error)
         self.locked = True
-        self.last_source = "detected"
         if position:
             self._follow_bar(time, position, beats_per_bar)
 
@@ -191,7 +188,6 @@ class TempoClock:
         if bpm and self.lead is TempoLead.TAP and 20.0 <= bpm <= 400.0:
             self._retempo(bpm, time)
             self.locked = True
-            self.last_source = "tap"
         beat, expected = self.nearest_beat(time)
         self._shift(time - expected)
         return bpm
@@ -205,7 +201,6 @@ class TempoClock:
         beat, expected = self.nearest_beat(time)
         self._shift(time - expected)
         self.locked = True
-        self.last_source = "midi clock"
 
     def resync(self, time: float) -> None:
         """Make ``time`` a downbeat (the nearest bar line moves to it), as Resolume's Resync does."""

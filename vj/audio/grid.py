@@ -1,12 +1,33 @@
 """The song's beat grid: a constant tempo and where beat 0 falls.
 
 Cue times (``bar 9``), beat-synced schedules and the beat phase the visuals pulse on all read
-this one small value, so it is frozen and pure arithmetic.
+this one small value, so it is frozen and pure arithmetic. ``Grid`` is what they read: offline
+the analysed ``BeatGrid``, live the ``vj.live.clock.TempoClock``, whose tempo moves.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Grid(Protocol):
+    """A beat grid as the director, cue times and the visuals read it (times in song seconds)."""
+
+    @property
+    def beats_per_bar(self) -> int: ...
+
+    @property
+    def seconds_per_beat(self) -> float: ...
+
+    def time_of_beat(self, beat: float) -> float: ...
+
+    def beat_at(self, t: float) -> float: ...
+
+    def bar_at(self, t: float) -> float: ...
+
+    def beat_phase(self, t: float) -> float: ...
 
 
 @dataclass(frozen=True)

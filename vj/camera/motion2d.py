@@ -13,14 +13,12 @@ seen on screen) and scales by ``zoom`` about the centre. ``warp_matrix_2d`` buil
 centres at +0.5, so the centre is (W/2, H/2) exactly — cv2 puts pixel centres on integers and
 Deforum uses ``(W // 2, H // 2)``, a half-pixel offset that is invisible in motion.
 
-``Pose2D`` accumulates those matrices: live mode shows a generator frame made at pose A while the
-camera has moved on to pose B, re-applying ``B.delta_since(A)`` at display rate so motion never
+Live mode re-applies fractions of a frame's motion (``frames``) at display rate, so motion never
 waits for the model. ``reference_warp`` is the slow numpy warp the GL pass is tested against.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,35 +57,6 @@ def warp_matrix_2d(motion: CameraMotion, width: int, height: int, frames: float 
         [0.0, 0.0, 1.0],
     ], dtype=np.float64)
     return rotate @ translate
-
-
-@dataclass(frozen=True, eq=False)
-class Pose2D:
-    """The camera's accumulated 2D transform: the forward matrix from frame 0's pixels to now.
-
-    Immutable, so a pose can travel with the frame it was made at. Matrices grow with zoom over
-    many frames; live code keeps numbers small by starting a fresh ``Pose2D.identity`` at each
-    generator frame and asking the display pose for ``delta_since`` that one.
-    """
-
-    width: int
-    height: int
-    matrix: np.ndarray = field(default_factory=lambda: np.eye(3))
-
-    @classmethod
-    def identity(cls, width: int, height: int) -> "Pose2D":
-        return cls(width, height, np.eye(3))
-
-    def advance(self, motion: CameraMotion, frames: float = 1.0) -> "Pose2D":
-        """The pose after ``frames`` frames (fractions allowed) of ``motion``."""
-        step = warp_matrix_2d(motion, self.width, self.height, frames)
-        return Pose2D(self.width, self.height, step @ self.matrix)
-
-    def delta_since(self, other: "Pose2D") -> np.ndarray:
-        """The forward matrix that moves a frame made at pose ``other`` to this pose."""
-        if (other.width, other.height) != (self.width, self.height):
-            raise ValueError("poses of different frame sizes cannot be compared")
-        return self.matrix @ np.linalg.inv(other.matrix)
 
 
 def _border_indices(index: np.ndarray, size: int, border: str) -> np.ndarray:

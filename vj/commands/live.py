@@ -12,25 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vj.cli_args import positive, size
 from vj.errors import VjError
 
 log = logging.getLogger(__name__)
-
-
-def _window_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size; write WIDTHxHEIGHT, e.g. 1280x720") from None
-    if width < 64 or height < 64:
-        raise argparse.ArgumentTypeError(f"window size must be at least 64x64 (got {text})")
-    return width, height
-
-
-def _seconds(text: str) -> float:
-    from vj.cli import _positive  # one parser for positive numbers, shared with the other commands
-
-    return _positive(float)(text)
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,19 +50,17 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     where = output.add_mutually_exclusive_group()
     where.add_argument("--screen", help="fullscreen on this monitor: index or name from 'vj devices'")
     where.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
-    output.add_argument("--window-size", type=_window_size, default=(960, 540), help="windowed size (default 960x540)")
+    output.add_argument("--window-size", type=size(minimum=64), default=(960, 540), help="windowed size (default 960x540)")
     output.add_argument("--record", type=Path, metavar="OUT.mp4", help="also record what the projector shows, with the input audio")
     output.add_argument("--hud", action="store_true", help="start with the HUD shown (H toggles)")
     output.add_argument("--upload", choices=("auto", "shared", "host"), default="auto",
                         help="how generator frames reach the window (default: a shared GL context)")
     output.add_argument("--display-rate", type=float, help="pace the display at this rate (default: the monitor's)")
-    output.add_argument("--quit-after", type=_seconds, metavar="SECONDS", help="stop after SECONDS (soundchecks, tests)")
+    output.add_argument("--quit-after", type=positive(float), metavar="SECONDS", help="stop after SECONDS (soundchecks, tests)")
     parser.add_argument("--generator", help="'procedural', or a model id/folder, overriding the setlist's model")
     parser.add_argument("--allow-download", action="store_true", help="let the model loader use the network")
-    try:
-        from vj.control.surface import add_control_arguments
-    except ImportError:  # control surface not installed in this checkout: keys only
-        return
+    from vj.control.surface import add_control_arguments
+
     add_control_arguments(parser)
 
 
@@ -105,7 +88,7 @@ def run_live(args: argparse.Namespace) -> int:
         options = LiveOptions(latency_offset=offset_ms / 1000.0, quit_after=args.quit_after,
                               display_rate=args.display_rate, upload=args.upload, hud=args.hud)
         show = LiveShow(setlist, states, window, audio=audio, make_generator=lambda: generator,
-                        options=options, recorder=recorder, controls=surface.store if surface else None,
+                        options=options, recorder=recorder, controls=surface.store,
                         surface=surface, start_song=setlist.song_index(song))
         recorder = None  # the show finishes it
         log.info("live: '%s' on %s; upload %s", song.name, "a window" if window.monitor is None else window.monitor.name,
@@ -118,14 +101,11 @@ def run_live(args: argparse.Namespace) -> int:
             audio.stop()
         if window is not None:
             window.close()
-        if surface is not None:
-            surface.stop()
+        surface.stop()
 
 
 def open_controls(args: argparse.Namespace, setlist: Any, song: Any) -> Any:
-    """The OSC server and MIDI inputs the flags ask for (None when the control package is absent)."""
-    if not hasattr(args, "osc_port"):
-        return None
+    """The OSC server and MIDI inputs the flags ask for."""
     from vj.control.surface import ControlSurface
 
     surface = ControlSurface.from_args(args)

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from vj.audio.grid import Grid
 from vj.errors import SetlistError
 from vj.setlist.expressions import Expression, ExpressionError
 from vj.features import Features, impulse_envelope
@@ -20,12 +21,9 @@ from vj.setlist.prompts import describe, parse_prompt, wrap_prompt
 from vj.setlist.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
 from vj.setlist.models import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Setlist, Song,
                         advance_rule, reactivity_name)
-from vj.setlist.timecode import Grid, format_time, parse_cue_time, parse_length
+from vj.setlist.timecode import format_time, parse_cue_time, parse_length
 
 log = logging.getLogger(__name__)
-
-#: Onsets older than this many release constants no longer contribute to an envelope.
-_ENVELOPE_HORIZON = 8.0
 
 
 @dataclass
@@ -109,8 +107,7 @@ class Director:
         self.duration = duration
         self.onsets = onsets or OnsetLog()
         self.max_frames = int(round((duration or 0) * fps)) or 1
-        self.timing = KeyTiming(fps=fps, seconds_per_beat=grid.seconds_per_beat,
-                                beat_offset=grid.time_of_beat(0.0), beats_per_bar=grid.beats_per_bar)
+        self.timing = KeyTiming.from_grid(fps, grid)
         self.cue_mode = song.cue_mode
         self.prompt_table: list[PromptMix] = []
         self.negative_table: list[str] = []
@@ -248,7 +245,7 @@ class Director:
 
     def grid_beat(self, time: float) -> float:
         """Beats elapsed at ``time`` (0 at the grid's beat 0)."""
-        return (time - self.grid.time_of_beat(0.0)) / self.grid.seconds_per_beat
+        return self.grid.beat_at(time)
 
     # ---- live cue control -----------------------------------------------------------------
 
@@ -325,8 +322,7 @@ class Director:
             return
         self._placed_grid = (spb, origin)
         previous = self.timing, self._camera, self._styles
-        self.timing = KeyTiming(fps=self.fps, seconds_per_beat=spb, beat_offset=origin,
-                                beats_per_bar=self.grid.beats_per_bar)
+        self.timing = KeyTiming.from_grid(self.fps, self.grid)
         try:
             self._camera = self._compile_camera()
             self._styles = {name: self._compile_style(name) for name in self.setlist.styles}

@@ -48,7 +48,6 @@ from vj.render.frame import Frame
 from vj.frame_params import CameraMotion, Conditioning, FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.render.gl import Program, RenderTarget, create_headless_context
-from vj.render.passes import texture_of
 
 if TYPE_CHECKING:
     import moderngl
@@ -267,7 +266,7 @@ class ProceduralGenerator(Generator):
         self._last_time = params.time
         assert self._layers is not None
         self._layers.advance(params.camera)   # the camera moved ``previous``; the pattern follows
-        source = texture_of(previous, self._gl)
+        source = previous.texture_in(self._gl)
         if source is None:
             assert self._upload is not None
             self._upload.write_array(previous.to_array())

@@ -140,15 +140,10 @@ class CrossfadePass:
         self.program.release()
 
 
-def texture_of(frame: Frame, ctx: moderngl.Context) -> moderngl.Texture | None:
-    """The frame's own texture when it already lives in ``ctx``, else None (no upload, no readback)."""
-    return frame.texture_in(ctx)
-
-
 def upload(frame: Frame, target: RenderTarget) -> moderngl.Texture:
     """A texture holding ``frame`` in ``target``'s context: the frame's own texture when it lives
     there already, else its pixels written into ``target`` (reused, so nothing is allocated)."""
-    texture = texture_of(frame, target.ctx)
+    texture = frame.texture_in(target.ctx)
     if texture is not None:
         return texture
     tensor = frame.cuda_tensor

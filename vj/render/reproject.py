@@ -84,8 +84,6 @@ class ReprojectPass:
         self._outputs: list[RenderTarget] = []
         self._input: moderngl.Texture | None = None
         self._next_output = 0
-        #: Background depth used last (for HUDs and tests).
-        self.last_background_depth = DEFAULT_PLANE_DISTANCE
 
     # ---------------------------------------------------------------------------------------------
     def _compile_mesh(self, noise: bool) -> moderngl.Program:
@@ -199,7 +197,6 @@ class ReprojectPass:
                 depth_texture = self._upload_depth(clean)
                 distance = background_depth if background_depth is not None else default_background_depth(clean)
         distance = float(min(max(distance, near), far))
-        self.last_background_depth = distance
 
         if target is None:
             target = self._own_output(source)

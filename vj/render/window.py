@@ -179,7 +179,6 @@ class OutputWindow:
         self.windowed_size = size
         self._keys = _key_map()
         self._actions: list[Action] = []
-        self.close_requested = False
         glfw.set_key_callback(self.handle, self._on_key)
         glfw.set_window_close_callback(self.handle, self._on_close)
         glfw.set_monitor_callback(self._on_monitor)

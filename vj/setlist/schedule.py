@@ -41,12 +41,15 @@ import math
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Mapping, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Union
 
 from vj.setlist.expressions import Expression, ExpressionError, compile_expression, variable_names
 
+if TYPE_CHECKING:
+    from vj.audio.grid import Grid
+
 __all__ = ["ScheduleError", "KeyTiming", "Interpolation", "Keyframe", "Schedule", "parse_schedule",
-           "variable_names", "make_env"]
+           "variable_names"]
 
 
 class ScheduleError(ValueError):
@@ -97,6 +100,11 @@ class KeyTiming:
         if not bpm > 0:
             raise ValueError(f"bpm must be a positive number, got {bpm}")
         return cls(fps, 60.0 / bpm, beat_offset, beats_per_bar)
+
+    @classmethod
+    def from_grid(cls, fps: float, grid: Grid) -> KeyTiming:
+        """Keys placed on ``grid`` as it is now (a live tempo clock moves on; this stays)."""
+        return cls(fps, grid.seconds_per_beat, grid.time_of_beat(0.0), grid.beats_per_bar)
 
     def to_frame(self, amount: float, unit: str = "f") -> float:
         """Frame (fractional) of a key: ``unit`` is ``f`` frames, ``s`` seconds, ``b`` beats
@@ -223,26 +231,6 @@ def parse_schedule(text: str | int | float, timing: KeyTiming,
         value = _value(text, text, 0, "")
         return Schedule(text, mode, (Keyframe(0.0, value, "0", 1),), timing, bare=True)
     return Schedule(text, mode, _parse_keyframes(text, timing), timing)
-
-
-def make_env(frame: float, timing: KeyTiming, *, max_f: float = 0.0,
-             features: Mapping[str, float] | None = None,
-             env: dict[str, float] | None = None) -> dict[str, float]:
-    """A complete env for frame ``frame``: the clock from ``timing``, audio from ``features``.
-
-    ``features`` is ``Features.as_dict()`` (its beat, bar, beat_phase and bpm win over the grid's,
-    so a live beat tracker leads); missing audio features are 0. Pass ``env`` to refill a dict.
-    """
-    env = {} if env is None else env
-    sec = frame / timing.fps
-    beat = (sec - timing.beat_offset) / timing.seconds_per_beat
-    env.update(frame=float(frame), t=float(frame), max_f=float(max_f), sec=sec, beat=beat,
-               bar=beat / timing.beats_per_bar, bpm=60.0 / timing.seconds_per_beat,
-               fps=float(timing.fps), beat_phase=beat - math.floor(beat),
-               onset=0.0, low=0.0, mid=0.0, high=0.0, rms=0.0, perc=0.0, harm=0.0)
-    if features is not None:
-        env.update({k: float(v) for k, v in features.items() if k in env})
-    return env
 
 
 # ---- parsing ----------------------------------------------------------------------------------

@@ -7,16 +7,8 @@ Cue times count like musicians do, from 1: ``bar 1`` and ``b1`` are the start of
 from __future__ import annotations
 
 import re
-from typing import Protocol
 
-
-class Grid(Protocol):
-    beats_per_bar: int
-
-    @property
-    def seconds_per_beat(self) -> float: ...
-
-    def time_of_beat(self, beat: float) -> float: ...
+from vj.audio.grid import Grid
 
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"

@@ -51,12 +51,6 @@ def compile_modules(unet: Any, vae: Any, device: Any, guard: CompileGuard | None
     return eager_unet(guarded_compile(unet, vae, device, guard or CompileGuard(), backend=backend))
 
 
-def make_unet_call(accelerator: str, loaded: Any, *, width: int, height: int, batch: int,
-                   cache_dir: Path | None = None) -> UNetCall:
-    """The UNet callable for ``accelerator`` (see ``accelerate``; the VAE stays as loaded)."""
-    return accelerate(accelerator, loaded, width=width, height=height, batch=batch, cache_dir=cache_dir)[0]
-
-
 def accelerate(accelerator: str, loaded: Any, *, width: int, height: int, batch: int,
                cache_dir: Path | None = None, guard: CompileGuard | None = None,
                compile_backend: Any = "inductor") -> tuple[UNetCall, Any]:

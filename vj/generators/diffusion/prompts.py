@@ -167,9 +167,6 @@ class PromptEncoder:
         with self._lock:
             return self._cache.get(text)
 
-    def warned_about(self, text: str) -> bool:
-        return text in self._warned
-
 
 class PromptBank:
     """Embeddings for prompt mixes and negative prompts; unseen ones are encoded off the render path."""

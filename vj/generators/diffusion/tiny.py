@@ -217,18 +217,6 @@ def taesd_random(*, seed: int = 0) -> Any:
     return AutoencoderTiny(**TAESD)
 
 
-def build_sd_turbo_random(folder: Path, *, seed: int = 0, tiny_vae_folder: Path | None = None) -> Path:
-    """``sd_turbo_random_pipeline`` saved with ``save_pretrained`` (about 5 GB in fp32), so it loads
-    through the loader like the real model; ``tiny_vae_folder`` gets a random TAESD."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    sd_turbo_random_pipeline(seed=seed).save_pretrained(folder)
-    if tiny_vae_folder is not None:
-        taesd_random(seed=seed).save_pretrained(tiny_vae_folder)
-    log.info("built sd-turbo architecture (random weights) in %s", folder)
-    return folder
-
-
 def build_tiny_lora(model_folder: Path, folder: Path, *, seed: int = 0, rank: int = 4) -> Path:
     """A random LoRA for the tiny model's UNet attention, saved the way diffusers saves LoRAs."""
     import torch

@@ -10,9 +10,10 @@ Why it is built this way:
 - **Smoothing is computed at read time.** A write records (start value, target, time, glide);
   ``snapshot(now)`` evaluates the glide for the frame's own time, so a fader moved by a 100 Hz
   MIDI stream and a display at 144 Hz both see a continuous value without a smoothing thread.
-- **Parameters that follow the setlist** (style, prompt, strength, guidance, seed, BPM, latency
-  offset) are absent from the snapshot until a control sets them: the director only overrides
-  the cue's own value when the performer asked for it; ``release(name)`` hands it back.
+- **Parameters that follow the setlist** (``Param.follows_setlist``: style, prompt, strength,
+  guidance, seed, BPM, latency offset…) are absent from the snapshot until a control sets them:
+  the director only overrides the cue's own value when the performer asked for it;
+  ``release(name)`` hands it back.
 - **Actions** (next cue, tap, song select…) are events, not state: ``ControlEvent``s in a bounded
   queue the render loop drains with ``get_nowait()``; when full, the oldest are dropped (they are
   stale anyway).

@@ -214,3 +214,27 @@ def test_live_keys_follow_song_time_and_the_tempo_clock(tmp_path: Path) -> None:
     # key 0 stays at frame 0, 8b moves from frame 40 to frame 60: at 4 s (frame 40), 40/60 of the way
     assert director.frame_params(240, 4.0, Features()).camera.zoom == pytest.approx(1.0 + 0.8 * 40 / 60, abs=1e-6)
     assert director.frame_params(360, 6.0, Features()).camera.zoom == pytest.approx(1.8, abs=1e-6)
+
+
+def test_controls_combine_with_the_setlist_by_the_tables_rules(tmp_path: Path) -> None:
+    """Each rule of vj.param_table.Combine, on the frame values the table names."""
+    director = make(tmp_path)
+    base = director.frame_params(5, 0.5, Features())               # angle 2.0, zoom 1.025, style 'calm'
+    live = {"angle_speed": -0.5, "zoom_speed": 2.0, "brightness": 0.5, "hue_shift": 30.0, "vignette": 0.4,
+            "guidance": 3.0, "seed": 99, "blackout": False}
+    director = make(tmp_path)
+    params = director.frame_params(5, 0.5, Features(), live)
+    assert params.camera.angle == pytest.approx(base.camera.angle * -0.5)               # speed
+    assert params.camera.zoom == pytest.approx(1.0 + (base.camera.zoom - 1.0) * 2.0)    # speed of the rate
+    assert params.post.brightness == pytest.approx(base.post.brightness * 0.5)          # multiply
+    assert params.post.hue_shift == pytest.approx(base.post.hue_shift + 30.0)           # add
+    assert params.post.vignette == pytest.approx(max(base.post.vignette, 0.4))          # at least
+    assert params.guidance == pytest.approx(3.0) and params.next_seed == 99             # replace
+    assert params.post.blackout is False and base.next_seed == 1
+
+
+def test_style_numbers_reach_the_generator_by_the_tables_names(tmp_path: Path) -> None:
+    from vj.param_table import frame_value_names
+
+    params = make(tmp_path).frame_params(0, 0.0, Features())
+    assert set(params.style) == set(frame_value_names("style")) | {"coherence_reference_palette"}

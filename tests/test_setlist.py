@@ -128,3 +128,35 @@ def test_the_documented_full_example_is_a_valid_setlist(tmp_path: Path) -> None:
     for song in setlist.songs:
         Director(setlist, song, BeatGrid(bpm=song.bpm or 120.0, offset=0.0, beats_per_bar=song.meter),
                  setlist.output.fps, duration=60.0)
+
+
+def test_the_setlist_models_name_the_parameter_tables_numbers() -> None:
+    """Camera, Style and Post fields are the table's scheduled frame values (vj.param_table), with
+    the same defaults; the setlist's bpm and seed ranges are the parameters' own."""
+    from vj.param_table import FRAME_VALUES, PARAM
+    from vj.setlist.models import CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Camera, Cue, Post, Song, Style
+
+    models = {"camera": Camera(), "frame": Style(), "style": Style(), "post": Post()}
+    for value in FRAME_VALUES:
+        if not value.scheduled:
+            continue
+        model = models[value.part]
+        assert value.name in type(model).model_fields, (value.part, value.name)
+        assert getattr(model, value.name) == value.default, value.name
+    numbers = {name for name, info in Camera.model_fields.items() if info.annotation is not str
+               and name not in ("mode", "interpolation", "depth")}
+    assert numbers == set(CAMERA_FIELDS)
+    assert set(Post.model_fields) == set(POST_FIELDS)
+    assert set(STYLE_NUMBER_FIELDS) <= set(Style.model_fields)
+
+    bpm, seed = PARAM["bpm"], PARAM["seed"]
+    with pytest.raises(ValueError):
+        Song(name="x", bpm=bpm.minimum)
+    with pytest.raises(ValueError):
+        Song(name="x", bpm=bpm.maximum)
+    assert Song(name="x", bpm=(bpm.minimum + bpm.maximum) / 2).bpm is not None
+    for model in (Style, Cue):
+        extra = {"at": 0} if model is Cue else {}
+        assert model(seed=seed.maximum, **extra).seed == seed.maximum
+        with pytest.raises(ValueError):
+            model(seed=seed.maximum + 1, **extra)

@@ -35,6 +35,9 @@ class CameraMotion:
     translation_z: 3D only, world units per frame toward the scene.
     rotation_3d_x/y/z: 3D only, degrees per frame.
     fov, near, far: 3D only: vertical field of view in degrees, clip planes in world units.
+
+    The numbers are the parameter table's camera frame values (``vj.param_table.FRAME_VALUES``,
+    with how each adds up over several frames); a test checks names and defaults agree.
     """
 
     mode: str = "2d"
@@ -53,7 +56,8 @@ class CameraMotion:
 
 @dataclass(frozen=True)
 class PostSettings:
-    """Colour and post settings, applied after the generator (all neutral at their defaults)."""
+    """Colour and post settings, applied after the generator (all neutral at their defaults).
+    The fields are the parameter table's post frame values (``vj.param_table.FRAME_VALUES``)."""
 
     brightness: float = 1.0   # multiplier
     contrast: float = 1.0     # multiplier around mid-grey

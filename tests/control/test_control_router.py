@@ -122,10 +122,14 @@ def test_toggles_and_reset(router: ControlRouter, store: ParamStore) -> None:
 
 
 def test_style_with_its_own_crossfade_time(router: ControlRouter, store: ParamStore) -> None:
+    """The second argument sets ``style_crossfade`` first, which the director blends the change over."""
     router.osc("/vj/style", ["ink", 0.5])
-    assert store.style_fade is not None and store.style_fade.duration == 0.5
-    router.osc("/vj/style", ["fog", float("nan")])
-    assert store.value("style") == "ink"
+    assert store.value("style") == "ink" and store.value("style_crossfade") == 0.5
+    router.osc("/vj/style", ["fog", 99])                     # clamped to the parameter's 0..30 s
+    assert store.value("style") == "fog" and store.value("style_crossfade") == 30.0
+    assert router.osc("/vj/style", ["ink", float("nan")]) is False
+    assert router.osc("/vj/style", ["no such style", 1.0]) is False
+    assert store.value("style") == "fog" and store.value("style_crossfade") == 30.0   # neither was set
 
 
 @pytest.mark.parametrize("address, args", [

@@ -1,4 +1,4 @@
-"""The parameter store: ranges, smoothing, setlist-following parameters, style crossfades,
+"""The parameter store: ranges, smoothing, setlist-following parameters, style lists,
 actions, listeners, and writers that never block (or tear) the reader."""
 from __future__ import annotations
 
@@ -85,19 +85,13 @@ def test_choice_by_name_index_and_steps(store: ParamStore) -> None:
         store.set("style", 7)
 
 
-def test_style_change_records_a_crossfade(store: ParamStore) -> None:
-    clock = store.clock
-    store.set("style_crossfade", 4.0)
-    store.set("style", "ink")
-    snap = store.snapshot(clock.now + 1.0)
-    assert (snap["style_from"], snap["style_to"]) == (None, "ink")
-    assert snap["style_blend"] == pytest.approx(0.25)
-    clock.now += 10
-    store.set("style", "fog", glide=0.0)  # an instant switch
-    snap = store.snapshot(clock.now)
-    assert (snap["style_from"], snap["style_to"], snap["style_blend"]) == ("ink", "fog", 1.0)
-    store.configure_choices("style", ["neon"])  # a new setlist without 'fog': released
-    assert "style" not in store.snapshot() and "style_to" not in store.snapshot()
+def test_a_style_the_new_setlist_lacks_is_released(store: ParamStore) -> None:
+    store.set("style", "fog")
+    store.configure_choices("style", ["neon", "fog"])   # still there: kept
+    assert store.snapshot()["style"] == "fog"
+    store.configure_choices("style", ["neon"])          # a new setlist without 'fog': released
+    assert "style" not in store.snapshot()
+    assert store.spec("style").maximum == 0
 
 
 def test_prompt_index_sets_the_prompt_text(store: ParamStore) -> None:

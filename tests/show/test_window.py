@@ -154,7 +154,7 @@ def test_an_unknown_monitor_lists_the_available_ones(xvfb_display):
 
 
 def test_control_store_actions_drive_the_show(xvfb_display, tmp_path):
-    from vj.control.params import Action as ControlAction, ParamStore
+    from vj.control.params import ControlEvent, ParamStore
 
     path = tmp_path / "set.yaml"
     path.write_text(SETLIST)
@@ -167,7 +167,7 @@ def test_control_store_actions_drive_the_show(xvfb_display, tmp_path):
         if show._shown and "lit" not in seen:
             seen["lit"] = window.screenshot().max()
             store.set("blackout", True, source="osc")
-            store.actions.put(ControlAction("next_song", source="midi"))
+            store.actions.put(ControlEvent("next_song", source="midi"))
         elif "lit" in seen and "dark" not in seen and record.blackout:
             seen["dark"] = window.screenshot().max()
             seen["song"] = show._state.song.name

@@ -5,7 +5,7 @@
 ``learn`` (MIDI learn), ``docs`` (the tables in docs/osc.md and docs/midi.md).
 Import the submodules you need; this package imports nothing heavy itself.
 """
-from vj.control.params import Action, ParamKind, ParamSnapshot, ParamSpec, ParamStore
+from vj.control.params import ControlEvent, ParamKind, ParamSnapshot, ParamSpec, ParamStore
 from vj.control.router import ControlRouter
 
-__all__ = ["ParamStore", "ParamSpec", "ParamKind", "ParamSnapshot", "Action", "ControlRouter"]
+__all__ = ["ParamStore", "ParamSpec", "ParamKind", "ParamSnapshot", "ControlEvent", "ControlRouter"]

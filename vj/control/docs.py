@@ -1,5 +1,5 @@
-"""The tables in docs/osc.md and docs/midi.md, generated from the parameter and action tables so
-the docs cannot drift from the code.
+"""The tables in docs/osc.md and docs/midi.md, generated from the parameter table
+(``vj.param_table``) so the docs cannot drift from the code.
 
     python -m vj.control.docs           rewrite the generated sections of docs/osc.md, docs/midi.md
     python -m vj.control.docs --check   exit 1 if they are stale (a test runs this)
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from vj.control.mapping import builtin_mappings, resolve_mapping
-from vj.control.params import ACTIONS, ParamKind, ParamSpec, default_specs
-from vj.control.router import STEP_TARGETS
+from vj.control.params import ParamKind, ParamSpec, default_specs
+from vj.param_table import ACTION_SPECS, PARAM, PARAMS, REACTIVITY_GAIN, ActionSpec, Combine, Param
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _SECTION = re.compile(r"(<!-- BEGIN GENERATED: (\w+) -->\n)(.*?)(<!-- END GENERATED: \2 -->)", re.S)
@@ -40,27 +40,62 @@ def _default(spec: ParamSpec) -> str:
     return f"{spec.default:g}" if isinstance(spec.default, (int, float)) else str(spec.default)
 
 
-def params_table(specs: Sequence[ParamSpec] | None = None) -> str:
-    """Markdown: one row per parameter (name, type, range, default, smoothing, what it does)."""
-    rows = ["| parameter | type | range | default | glide | what it does |",
-            "|---|---|---|---|---|---|"]
-    for spec in specs or default_specs():
-        glide = f"{spec.smoothing_seconds:g} s" if spec.smoothing_seconds else "–"
-        doc = spec.doc.replace("|", "\\|")
-        rows.append(f"| `{spec.name}` | {spec.kind.value} | {_range(spec)} | {_default(spec)} | {glide} | {doc} |")
-    rows.append("| `gain_<mapping>` | float | 0 … 2 | 1 | 0.05 s | Gain of one reactivity mapping of the "
-                "current song (its `name:`, or `<source>_<target>_<index>`). |")
+#: How each combine rule reads in the docs (``{}``: the target).
+_COMBINES = {
+    Combine.REPLACE: "replaces {}",
+    Combine.ADD: "adds to {}",
+    Combine.MULTIPLY: "multiplies {}",
+    Combine.SPEED: "scales {}'s motion",
+    Combine.AT_LEAST: "at least {}",
+}
+
+
+def _acts_on(spec: Param) -> str:
+    if spec.target is not None and spec.combine in _COMBINES:
+        return _COMBINES[spec.combine].format(f"`{spec.target}`")
+    return spec.used_by or "–"
+
+
+def _param_row(spec: ParamSpec) -> str:
+    glide = f"{spec.smoothing_seconds:g} s" if spec.smoothing_seconds else "–"
+    doc = spec.doc
+    if spec.osc:
+        doc += " Also at " + ", ".join(f"`{address}`" for address in spec.osc) + "."
+    if spec.osc_second:
+        doc += f" `/vj/{spec.name} <value> <x>` sets `{spec.osc_second}` to x first."
+    doc = doc.replace("|", "\\|")
+    return (f"| `{spec.name}` | {spec.kind.value} | {_range(spec)} | {_default(spec)} | {glide} | "
+            f"{_acts_on(spec)} | {doc} |")
+
+
+def params_table(specs: Sequence[Param] | None = None) -> str:
+    """Markdown: one row per parameter (name, type, range, default, smoothing, what the director
+    does with it, what it does), then the per-song ``gain_<mapping>`` row."""
+    rows = ["| parameter | type | range | default | glide | acts on | what it does |",
+            "|---|---|---|---|---|---|---|"]
+    rows += [_param_row(spec) for spec in default_specs(PARAMS if specs is None else specs)]
+    rows.append(_param_row(ParamSpec.of(REACTIVITY_GAIN)))
     return "\n".join(rows) + "\n"
 
 
-def actions_table() -> str:
-    rows = ["| action | value | what it does |", "|---|---|---|"]
-    for name, doc in ACTIONS.items():
-        value = "N / name" if name in ("cue", "song") else "BPM" if name == "bpm" else ""
-        rows.append(f"| `{name}` | {value} | {doc} |")
-    for name, (param, step) in STEP_TARGETS.items():
-        rows.append(f"| `{name}` | | steps `{param}` {'forward' if step > 0 else 'back'} (wraps) |")
+def _addresses(spec: ActionSpec) -> str:
+    """The action's OSC addresses (``/vj/<name>`` sets the parameter where one has the name)."""
+    own = f"`/vj/{spec.name}`" + (" (the parameter)" if spec.name in PARAM else "")
+    return ", ".join([own] + [f"`{address}`" for address in spec.osc])
+
+
+def actions_table(specs: Sequence[ActionSpec] = ACTION_SPECS) -> str:
+    rows = ["| action | value | OSC | what it does |", "|---|---|---|---|"]
+    for spec in specs:
+        rows.append(f"| `{spec.name}` | {spec.value} | {_addresses(spec)} | {spec.doc} |")
     return "\n".join(rows) + "\n"
+
+
+def follows_setlist(specs: Sequence[Param] | None = None) -> str:
+    """The sentence naming the parameters that follow the setlist."""
+    names = ", ".join(f"`{spec.name}`" for spec in (PARAMS if specs is None else specs) if spec.follows_setlist)
+    return (f"**Parameters that follow the setlist** ({names}) keep the cue's own values until a control "
+            "sets them, and go back with `/vj/param/<name>/reset` (and when a new song starts).\n")
 
 
 def mappings_table() -> str:
@@ -71,7 +106,8 @@ def mappings_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-GENERATORS = {"params": params_table, "actions": actions_table, "mappings": mappings_table}
+GENERATORS = {"params": params_table, "actions": actions_table, "mappings": mappings_table,
+              "follows": follows_setlist}
 
 
 def render(text: str) -> str:

@@ -13,8 +13,9 @@ from typing import Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vj.control.params import ACTIONS, ParamKind, ParamStore, default_specs
-from vj.control.router import STEP_TARGETS
+from vj.control.params import ParamKind, ParamStore, default_specs
+from vj.control.router import is_target
+from vj.param_table import ACTIONS, STEP_TARGETS
 from vj.errors import LocatedError, SetlistError
 from vj.setlist.source import format_path, line_for, load_yaml_with_lines, validation_error
 
@@ -132,8 +133,7 @@ def _check_targets(mapping: MidiMapping, store: ParamStore | None, path: Path, l
     for i, entry in enumerate(mapping.controls):
         where = ("controls", i, "target")
         name = entry.target
-        known = name in specs or name in ACTIONS or name in STEP_TARGETS or name.startswith("gain_")
-        if not known:
+        if not is_target(name, specs):
             choices = sorted(set(specs) | set(ACTIONS) | set(STEP_TARGETS))
             raise MappingError(f"unknown target '{name}'; use a parameter or action: {', '.join(choices)}",
                                file=str(path), line=line_for(lines, where), field=format_path(where))

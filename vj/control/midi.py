@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from vj.control.logs import RateLimitedLog
 from vj.control.mapping import RELATIVE_MODES, MappingEntry, MidiMapping
-from vj.control.params import Action, ParamKind, ParamStore
+from vj.control.params import ControlEvent, ParamKind, ParamStore
 from vj.control.router import VALUE_ACTIONS, ControlRouter
 from vj.errors import VjError
 
@@ -429,7 +429,7 @@ class MidiClock:
 
     def _queue(self, name: str, value: Any, at: float, beat: int | None = None) -> None:
         if self.store is not None:
-            self.store.actions.put(Action(name, value if beat is None else (beat, value), "midi_clock", at))
+            self.store.actions.put(ControlEvent(name, value if beat is None else (beat, value), "midi_clock", at))
 
     @property
     def beat_phase(self) -> float:

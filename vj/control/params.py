@@ -1,5 +1,5 @@
-"""The parameter store: every number a performer may move, in one table, written by OSC, MIDI,
-keys and the setlist, read once per frame by the director.
+"""The parameter store: every number a performer may move (the table in ``vj.param_table``),
+written by OSC, MIDI, keys and the setlist, read once per frame by the director.
 
 Why it is built this way:
 
@@ -10,15 +10,16 @@ Why it is built this way:
 - **Smoothing is computed at read time.** A write records (start value, target, time, glide);
   ``snapshot(now)`` evaluates the glide for the frame's own time, so a fader moved by a 100 Hz
   MIDI stream and a display at 144 Hz both see a continuous value without a smoothing thread.
-- **Parameters that follow the setlist** (style, prompt, strength, guidance, seed, BPM, latency
-  offset) are absent from the snapshot until a control sets them: the director only overrides
-  the cue's own value when the performer asked for it; ``release(name)`` hands it back.
-- **Actions** (next cue, tap, song select…) are events, not state: a bounded queue the render
-  loop drains with ``get_nowait()``; when full, the oldest are dropped (they are stale anyway).
+- **Parameters that follow the setlist** (``Param.follows_setlist``: style, prompt, strength,
+  guidance, seed, BPM, latency offset…) are absent from the snapshot until a control sets them:
+  the director only overrides the cue's own value when the performer asked for it;
+  ``release(name)`` hands it back.
+- **Actions** (next cue, tap, song select…) are events, not state: ``ControlEvent``s in a bounded
+  queue the render loop drains with ``get_nowait()``; when full, the oldest are dropped (they are
+  stale anyway).
 """
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import queue
@@ -27,10 +28,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from vj.control.logs import RateLimitedLog
+from vj.param_table import ACTIONS, GAIN_PREFIX, PARAMS, REACTIVITY_GAIN, Param, ParamKind
 
 log = logging.getLogger(__name__)
 _ratelog = RateLimitedLog(log)
@@ -44,41 +46,20 @@ _TRUE = {"1", "true", "on", "yes", "t", "y"}
 _FALSE = {"0", "false", "off", "no", "f", "n", ""}
 
 
-class ParamKind(str, enum.Enum):
-    """How a parameter's values are read, clamped, smoothed and normalised."""
-
-    FLOAT = "float"
-    INT = "int"
-    BOOL = "bool"
-    CHOICE = "choice"   # one of a list of names (the setlist's styles); set by name or index
-    TEXT = "text"       # free text (a prompt)
+_PARAM_FIELDS = tuple(f.name for f in fields(Param))
 
 
 @dataclass(frozen=True)
-class ParamSpec:
-    """One row of the parameter table.
+class ParamSpec(Param):
+    """One row of the parameter table (``vj.param_table.Param``: name, range, default, unit,
+    smoothing, combine rule, doc…) with the store's value handling."""
 
-    minimum, maximum:  the range in real units (clamped on every write; for CHOICE the index range).
-    default:           the value before any write (FLOAT/INT/BOOL), and the base for relative moves
-                       of a parameter that follows the setlist.
-    smoothing_seconds: FLOAT only: a new value is reached over this glide time (0 = at once).
-    follows_setlist:   absent from the snapshot until a control sets it (the setlist leads).
-    action:            a control's write also queues this action with the new value (so the
-                       render loop can react to a toggle it owns, such as the HUD).
-    """
-
-    name: str
-    minimum: float = 0.0
-    maximum: float = 1.0
-    default: Any = 0.0
-    smoothing_seconds: float = 0.0
-    kind: ParamKind = ParamKind.FLOAT
-    doc: str = ""
-    unit: str = ""
-    choices: tuple[str, ...] = ()
-    follows_setlist: bool = False
-    action: str | None = None
-    group: str = "misc"
+    @classmethod
+    def of(cls, param: Param) -> "ParamSpec":
+        """``param`` as a ParamSpec (a table row, or already one)."""
+        if isinstance(param, cls):
+            return param
+        return cls(**{name: getattr(param, name) for name in _PARAM_FIELDS})
 
     # ---- value handling -----------------------------------------------------------------------
 
@@ -185,111 +166,25 @@ def _text(value: Any) -> str:
     return _CONTROL_CHARS.sub(" ", value).strip()
 
 
-# ---- the parameter table ---------------------------------------------------------------------
+# ---- the parameter table (declared in vj.param_table) ----------------------------------------
 
-_F, _I, _B, _C, _T = ParamKind.FLOAT, ParamKind.INT, ParamKind.BOOL, ParamKind.CHOICE, ParamKind.TEXT
-
-
-def default_specs() -> list[ParamSpec]:
-    """The parameters every show has (``gain_<mapping>`` ones are added per song)."""
-    return [
-        # look
-        ParamSpec("style", 0, 0, None, kind=_C, follows_setlist=True, group="look",
-                  doc="Style by name or index into the setlist's styles; replaces the cue's style."),
-        ParamSpec("style_crossfade", 0, 30, 2.0, unit="s", group="look",
-                  doc="Seconds a style change blends over (prompt suffix embedding, strength, guidance, post)."),
-        ParamSpec("prompt", kind=_T, default=None, follows_setlist=True, group="look",
-                  doc="Live prompt text; replaces the cue's prompt (the style's prefix and suffix still apply)."),
-        ParamSpec("prompt_index", 0, 999, None, kind=_I, follows_setlist=True, group="look",
-                  doc="Prompt by index into the current song's prompts (also sets `prompt`)."),
-        ParamSpec("prompt_blend", 0, 1, 1.0, smoothing_seconds=0.1, group="look",
-                  doc="Crossfader from the cue's prompt (0) to the live prompt (1)."),
-        ParamSpec("strength", 0, 1, 0.5, smoothing_seconds=0.1, follows_setlist=True, group="look",
-                  doc="img2img strength: how much of the moved previous frame is repainted."),
-        ParamSpec("guidance", 0, 20, 0.0, smoothing_seconds=0.1, follows_setlist=True, group="look",
-                  doc="Classifier-free guidance scale (0/1 = off, as turbo models want)."),
-        ParamSpec("seed", 0, 2**32 - 1, 0, kind=_I, follows_setlist=True, group="look",
-                  doc="Noise seed; a change blends into the new seed like a cue transition."),
-        # camera
-        ParamSpec("zoom_speed", -2, 4, 1.0, smoothing_seconds=0.15, unit="×", group="camera",
-                  doc="Multiplies the schedule's zoom rate (zoom-1); 0 stops, negative reverses."),
-        ParamSpec("angle_speed", -2, 4, 1.0, smoothing_seconds=0.15, unit="×", group="camera",
-                  doc="Multiplies the schedule's rotation (degrees per frame)."),
-        ParamSpec("translation_x_speed", -2, 4, 1.0, smoothing_seconds=0.15, unit="×", group="camera",
-                  doc="Multiplies the schedule's horizontal translation."),
-        ParamSpec("translation_y_speed", -2, 4, 1.0, smoothing_seconds=0.15, unit="×", group="camera",
-                  doc="Multiplies the schedule's vertical translation."),
-        ParamSpec("translation_z_speed", -2, 4, 1.0, smoothing_seconds=0.15, unit="×", group="camera",
-                  doc="3D: multiplies the schedule's forward motion."),
-        # audio
-        ParamSpec("reactivity_gain", 0, 2, 1.0, smoothing_seconds=0.05, unit="×", group="audio",
-                  doc="Master gain of every audio reactivity mapping."),
-        ParamSpec("input_gain", 0, 4, 1.0, smoothing_seconds=0.05, unit="×", group="audio",
-                  doc="Linear gain on the audio input before analysis."),
-        ParamSpec("onset_threshold", 0, 1, 0.3, follows_setlist=True, group="audio",
-                  doc="Onset detector threshold: for the live default `fast`, a 0..1 sensitivity (lower fires "
-                      "on softer hits); for aubio methods, aubio's own units. Until set, the detector keeps "
-                      "its method's default (see docs/live.md)."),
-        # tempo
-        ParamSpec("bpm", 20, 400, 120.0, follows_setlist=True, action="bpm", unit="BPM", group="tempo",
-                  doc="Manual tempo; leads when the song's tempo lead is 'setlist'."),
-        ParamSpec("latency_offset_ms", -500, 500, 0.0, follows_setlist=True, unit="ms", group="tempo",
-                  doc="Shifts every visual hit earlier (positive) to calibrate a projector's delay."),
-        # show
-        ParamSpec("blackout", kind=_B, default=False, action="blackout", group="show",
-                  doc="Black output (has priority over everything)."),
-        ParamSpec("freeze", kind=_B, default=False, action="freeze", group="show",
-                  doc="Hold the current frame."),
-        ParamSpec("hud", kind=_B, default=False, action="hud", group="show",
-                  doc="On-screen HUD (fps, BPM, beat, cue, prompt, meter)."),
-        # post
-        ParamSpec("brightness", 0, 2, 1.0, smoothing_seconds=0.05, unit="×", group="post",
-                  doc="Master brightness, multiplies the style's."),
-        ParamSpec("contrast", 0, 2, 1.0, smoothing_seconds=0.05, unit="×", group="post",
-                  doc="Multiplies the style's contrast."),
-        ParamSpec("saturation", 0, 2, 1.0, smoothing_seconds=0.05, unit="×", group="post",
-                  doc="Multiplies the style's saturation."),
-        ParamSpec("hue_shift", -180, 180, 0.0, smoothing_seconds=0.05, unit="°", group="post",
-                  doc="Added to the style's hue shift."),
-        ParamSpec("vignette", 0, 1, 0.0, smoothing_seconds=0.05, group="post",
-                  doc="Vignette at least this strong (the style's, if larger, wins)."),
-    ]
+def default_specs(table: Iterable[Param] = PARAMS) -> list[ParamSpec]:
+    """The store's specs for ``table`` (default: every parameter every show has; ``gain_<mapping>``
+    ones are added per song)."""
+    return [ParamSpec.of(param) for param in table]
 
 
 def reactivity_gain_spec(mapping_name: str) -> ParamSpec:
-    return ParamSpec(f"gain_{mapping_name}", 0, 2, 1.0, smoothing_seconds=0.05, unit="×", group="audio",
-                     doc=f"Gain of the reactivity mapping '{mapping_name}'.")
-
-
-#: Actions: events the render loop drains (name → what its value means). See docs/osc.md.
-ACTIONS: dict[str, str] = {
-    "next_cue": "jump to the next cue now",
-    "previous_cue": "jump to the previous cue now",
-    "cue": "jump to cue N (0 = the song's start)",
-    "arm_downbeat": "the next cue fires on the next downbeat",
-    "arm_onset": "the next cue fires on the next onset",
-    "next_song": "next song of the setlist",
-    "previous_song": "previous song",
-    "song": "song by name or index",
-    "tap": "tap tempo (the action's time is when the tap arrived)",
-    "resync": "now is a downbeat",
-    "bpm_up": "BPM + 1",
-    "bpm_down": "BPM − 1",
-    "bpm": "manual BPM (queued when the `bpm` parameter is set)",
-    "blackout": "blackout on/off (queued when `blackout` is set; no value: toggle)",
-    "freeze": "freeze on/off (queued when `freeze` is set; no value: toggle)",
-    "hud": "HUD on/off (queued when `hud` is set; no value: toggle)",
-    "midi_clock_beat": "MIDI clock: a quarter note at the action's time; value = estimated BPM",
-    "midi_clock_start": "MIDI clock Start (the next beat is beat 0)",
-    "midi_clock_stop": "MIDI clock Stop",
-}
+    return ParamSpec.of(replace(REACTIVITY_GAIN, name=f"{GAIN_PREFIX}{mapping_name}",
+                                doc=f"Gain of the reactivity mapping '{mapping_name}'."))
 
 
 # ---- actions ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Action:
-    """One event for the render loop. ``time`` is the store clock (time.monotonic) at arrival."""
+class ControlEvent:
+    """One queued action for the render loop (an ``ACTIONS`` name, its value, who sent it).
+    ``time`` is the store clock (time.monotonic) at arrival."""
 
     name: str
     value: Any = None
@@ -301,25 +196,25 @@ class ActionQueue:
     """Bounded, lock-free for the reader (a deque with maxlen): the oldest events drop when full."""
 
     def __init__(self, capacity: int = 256) -> None:
-        self._items: deque[Action] = deque(maxlen=capacity)
+        self._items: deque[ControlEvent] = deque(maxlen=capacity)
         self.capacity = capacity
         self.dropped = 0
 
-    def put(self, action: Action) -> None:
+    def put(self, action: ControlEvent) -> None:
         if len(self._items) >= self.capacity:
             self.dropped += 1
             _ratelog("actions-full", "control action queue full: dropping the oldest (%d dropped so far)",
                      self.dropped)
         self._items.append(action)
 
-    def get_nowait(self) -> Action:
+    def get_nowait(self) -> ControlEvent:
         """The oldest action; raises queue.Empty when there is none (as queue.Queue does)."""
         try:
             return self._items.popleft()
         except IndexError:
             raise queue.Empty from None
 
-    def drain(self) -> list[Action]:
+    def drain(self) -> list[ControlEvent]:
         items = []
         while True:
             try:
@@ -333,27 +228,10 @@ class ActionQueue:
 
 # ---- snapshot --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class StyleFade:
-    """A style change: blend from ``from_style`` (None: the cue's own style) to ``to_style``."""
-
-    from_style: str | None
-    to_style: str
-    start: float
-    duration: float
-
-    def blend(self, now: float) -> float:
-        if self.duration <= 0:
-            return 1.0
-        return min(max((now - self.start) / self.duration, 0.0), 1.0)
-
-
 class ParamSnapshot(Mapping[str, Any]):
     """A frozen mapping name → value at one moment, smoothing applied.
 
-    Parameters that follow the setlist appear only once set. While a style is set, three extra
-    keys describe its crossfade: ``style_from`` (None: the cue's style), ``style_to``,
-    ``style_blend`` (0..1).
+    Parameters that follow the setlist appear only once set.
     """
 
     __slots__ = ("_values", "time", "version")
@@ -397,7 +275,6 @@ class _Slot:
 class _State:
     slots: dict[str, _Slot]
     specs: dict[str, ParamSpec]
-    fade: StyleFade | None = None
     version: int = 0
     prompts: tuple[str, ...] = ()
 
@@ -406,15 +283,16 @@ Listener = Callable[[str, Any, str], None]
 
 
 class ParamStore:
-    """The one parameter table of an engine (one instance, passed around; no globals).
+    """The parameters of one engine (one instance, passed around; no globals): the rows of a
+    parameter table (default: ``vj.param_table.PARAMS``) and their current values.
 
     Sources name who wrote a value ("osc", "midi", "key", "setlist"; "engine" when the render
     loop reports its own state: that notifies listeners but queues no action).
     """
 
-    def __init__(self, specs: Iterable[ParamSpec] | None = None, *,
+    def __init__(self, specs: Iterable[Param] | None = None, *,
                  clock: Callable[[], float] = time.monotonic, action_capacity: int = 256) -> None:
-        table = {spec.name: spec for spec in (default_specs() if specs is None else specs)}
+        table = {spec.name: spec for spec in default_specs(PARAMS if specs is None else specs)}
         self._state = _State(slots={}, specs=table)
         self._write_lock = threading.Lock()
         self._listeners: tuple[Listener, ...] = ()
@@ -450,11 +328,10 @@ class ParamStore:
         with self._write_lock:
             state = self._state
             spec = replace(self.spec(name), choices=tuple(choices), maximum=max(len(choices) - 1, 0))
-            slots, fade = state.slots, state.fade
+            slots = state.slots
             if name in slots and slots[name].target not in spec.choices:
                 slots = {k: v for k, v in slots.items() if k != name}
-                fade = None if name == "style" else fade
-            self._swap(specs={**state.specs, name: spec}, slots=slots, fade=fade)
+            self._swap(specs={**state.specs, name: spec}, slots=slots)
 
     def configure_prompts(self, prompts: Sequence[str]) -> None:
         """The current song's prompts, so ``prompt_index`` can set ``prompt``."""
@@ -474,11 +351,13 @@ class ParamStore:
             self._swap(specs=specs)
         return [spec.name for spec in added]
 
-    def add_specs(self, specs: Iterable[ParamSpec]) -> None:
-        """Extra parameters (a generator's or effect's own); existing names are replaced."""
+    def add_specs(self, specs: Iterable[Param]) -> None:
+        """Extra parameters (a generator's or effect's own; table rows or specs); existing names
+        are replaced."""
+        added = default_specs(specs)
         with self._write_lock:
             state = self._state
-            self._swap(specs={**state.specs, **{spec.name: spec for spec in specs}})
+            self._swap(specs={**state.specs, **{spec.name: spec for spec in added}})
 
     # ---- listeners --------------------------------------------------------------------------
 
@@ -512,16 +391,12 @@ class ParamStore:
     def is_set(self, name: str) -> bool:
         return name in self._state.slots
 
-    @property
-    def style_fade(self) -> StyleFade | None:
-        return self._state.fade
-
     def snapshot(self, now: float | None = None) -> ParamSnapshot:
         """Every parameter's value at ``now`` (store clock; default: the clock now). Lock-free."""
         state = self._state
         now = self.clock() if now is None else now
         cache = self._cache
-        if cache is not None and cache[1] and cache[0].version == state.version and state.fade is None:
+        if cache is not None and cache[1] and cache[0].version == state.version:
             return ParamSnapshot(cache[0]._values, now, state.version)  # nothing moves: share the values
         values: dict[str, Any] = {}
         moving = False
@@ -534,11 +409,6 @@ class ParamStore:
             if slot.glide > 0 and now < slot.since + slot.glide:
                 moving = True
             values[name] = slot.value_at(now)
-        fade = state.fade
-        if fade is not None:
-            values["style_from"] = fade.from_style
-            values["style_to"] = fade.to_style
-            values["style_blend"] = fade.blend(now)
         snapshot = ParamSnapshot(values, now, state.version)
         self._cache = (snapshot, not moving)
         return snapshot
@@ -546,8 +416,9 @@ class ParamStore:
     # ---- writes -----------------------------------------------------------------------------
 
     def set(self, name: str, value: Any, source: str = "api", *, glide: float | None = None) -> Any:
-        """Set ``name`` (real units; clamped). Returns the stored value. Raises KeyError for an
-        unknown name and ValueError for a value that cannot be read (callers log and drop)."""
+        """Set ``name`` (real units; clamped), over ``glide`` seconds for a FLOAT (default: its
+        smoothing). Returns the stored value. Raises KeyError for an unknown name and ValueError
+        for a value that cannot be read (callers log and drop)."""
         spec = self.spec(name)
         coerced = spec.coerce(value)
         return self._write(spec, coerced, source, glide)
@@ -603,8 +474,7 @@ class ParamStore:
             state = self._state
             if name not in state.slots:
                 return
-            fade = None if name == "style" else state.fade
-            self._swap(slots={k: v for k, v in state.slots.items() if k != name}, fade=fade)
+            self._swap(slots={k: v for k, v in state.slots.items() if k != name})
         self._notify(name, spec.default, source)
 
     def release_all(self, source: str = "api") -> None:
@@ -615,7 +485,7 @@ class ParamStore:
 
     def trigger(self, action: str, value: Any = None, source: str = "api") -> None:
         """Queue an action for the render loop."""
-        self.actions.put(Action(action, value, source, self.clock()))
+        self.actions.put(ControlEvent(action, value, source, self.clock()))
 
     def _write(self, spec: ParamSpec, value: Any, source: str, glide: float | None) -> Any:
         name = spec.name
@@ -626,7 +496,6 @@ class ParamStore:
             old = state.slots.get(name)
             if old is not None and old.target == value:
                 return value  # unchanged: no version bump, no feedback echo, no action
-            fade = state.fade
             if spec.kind is ParamKind.FLOAT:
                 glide = spec.smoothing_seconds if glide is None else max(float(glide), 0.0)
                 if old is not None:
@@ -638,25 +507,19 @@ class ParamStore:
                 slot = _Slot(value, start, now, glide if start != value else 0.0, source)
             else:
                 slot = _Slot(value, value, now, 0.0, source)
-                if name == "style":
-                    duration = state.slots["style_crossfade"].target if "style_crossfade" in state.slots \
-                        else state.specs.get("style_crossfade", spec).default
-                    if glide is not None:
-                        duration = max(float(glide), 0.0)
-                    fade = StyleFade(old.target if old is not None else None, value, now, float(duration or 0.0))
-                elif name == "prompt_index" and 0 <= value < len(state.prompts):
+                if name == "prompt_index" and 0 <= value < len(state.prompts):
                     extra["prompt"] = _Slot(state.prompts[value], state.prompts[value], now, 0.0, source)
             slots = dict(state.slots)
             slots[name] = slot
             slots.update(extra)
-            self._swap(slots=slots, fade=fade)
+            self._swap(slots=slots)
         if spec.action and source != "engine":
-            self.actions.put(Action(spec.action, value, source, now))
+            self.actions.put(ControlEvent(spec.action, value, source, now))
         self._notify(name, value, source)
         for other, other_slot in extra.items():
             self._notify(other, other_slot.target, source)
         return value
 
 
-__all__ = ["ParamStore", "ParamSpec", "ParamKind", "ParamSnapshot", "Action", "ActionQueue", "StyleFade",
+__all__ = ["ParamStore", "ParamSpec", "ParamKind", "ParamSnapshot", "ControlEvent", "ActionQueue",
            "ACTIONS", "MAX_TEXT", "default_specs", "reactivity_gain_spec"]

@@ -5,42 +5,52 @@ all the meaning (and every bad-input rule) is tested without either.
 Targets are parameter names (``strength``), action names (``next_cue``) or one of the
 ``STEP_TARGETS`` (``next_style``…). Bad input never raises out of here: it is dropped (or
 clamped) with one rate-limited log line, and the call returns False.
+
+The OSC address space is derived from the parameter table (``vj.param_table``), never listed per
+parameter here: ``/vj/param/<name>[/normalized|/add|/mul|/toggle|/reset]``, ``/vj/norm/<name>``
+and ``/vj/<name>`` for every parameter of the store; ``/vj/<name>`` and the table's extra
+addresses for every action; a parameter's own extra addresses (``Param.osc``).
 """
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from vj.control.logs import RateLimitedLog
-from vj.control.params import ACTIONS, ParamKind, ParamStore
+from vj.control.params import ParamKind, ParamSpec, ParamStore
+from vj.param_table import ACTION_SPECS, ACTIONS, GAIN_PREFIX, STEP_TARGETS, VALUE_ACTIONS
 
 log = logging.getLogger(__name__)
 
-#: Targets that step a list parameter rather than set it.
-STEP_TARGETS: dict[str, tuple[str, int]] = {
-    "next_style": ("style", 1), "previous_style": ("style", -1),
-    "next_prompt": ("prompt_index", 1), "previous_prompt": ("prompt_index", -1),
-}
-#: Actions that need a value (a trigger with no value is dropped).
-VALUE_ACTIONS = frozenset({"cue", "song", "bpm"})
 #: Ways to apply a value to a target.
 HOW = ("set", "normalised", "add", "add_normalised", "multiply", "toggle", "trigger", "release")
 
 _FALSE_WORDS = {"0", "false", "off", "no", "f", "n", ""}
 _NORMALISED = {"normalized", "normalised", "norm"}
-_RESOLUME = {
-    "/composition/tempocontroller/tempotap": "tap",
-    "/composition/tempocontroller/resync": "resync",
-}
+_RELATIVE = ("+", "-", "*")
 #: Longest address the router looks at (anything longer is garbage).
 _MAX_ADDRESS = 256
 
 
-def is_target(name: str, store: ParamStore) -> bool:
-    """True for a parameter of ``store``, an action, a step target, or a ``gain_<mapping>`` name
-    (registered per song, so a mapping file may name one before the song is loaded)."""
-    return name in store or name in ACTIONS or name in STEP_TARGETS or name.startswith("gain_")
+def _action_routes() -> dict[str, tuple[str, str]]:
+    """Every action's OSC addresses → (action, how): ``/vj/<name>`` and its extra ones."""
+    routes: dict[str, tuple[str, str]] = {}
+    for spec in ACTION_SPECS:
+        how = "set" if spec.needs_value else "trigger"
+        for address in (f"/vj/{spec.name}",) + spec.osc:
+            routes.setdefault(address.lower(), (spec.name, how))
+    return routes
+
+
+_ACTION_ROUTES = _action_routes()
+
+
+def is_target(name: str, store: "ParamStore | Mapping[str, Any]") -> bool:
+    """True for a parameter of ``store`` (a store or its specs), an action, a step target, or a
+    ``gain_<mapping>`` name (registered per song, so a mapping file may name one before the song
+    is loaded)."""
+    return name in store or name in ACTIONS or name in STEP_TARGETS or name.startswith(GAIN_PREFIX)
 
 
 def fires(args: Sequence[Any]) -> bool:
@@ -66,6 +76,7 @@ class ControlRouter:
         self.bad = RateLimitedLog(log)
         self.handled = 0
         self.dropped = 0
+        self._routes_cache: tuple[Mapping[str, ParamSpec], dict[str, tuple[str, ...]]] | None = None
 
     # ---- the shared core --------------------------------------------------------------------
 
@@ -149,6 +160,21 @@ class ControlRouter:
 
     # ---- OSC --------------------------------------------------------------------------------
 
+    def _param_routes(self) -> dict[str, tuple[str, ...]]:
+        """The parameters' extra OSC addresses (``Param.osc``) → parameter names, rebuilt when
+        the store's table changes."""
+        specs = self.store.specs
+        cached = self._routes_cache
+        if cached is not None and cached[0] is specs:
+            return cached[1]
+        routes: dict[str, tuple[str, ...]] = {}
+        for spec in specs.values():
+            for address in spec.osc:
+                key = address.rstrip("/").lower()
+                routes[key] = routes.get(key, ()) + (spec.name,)
+        self._routes_cache = (specs, routes)
+        return routes
+
     def osc(self, address: str, args: Sequence[Any], source: str = "osc") -> bool:
         """Route one OSC message (address space: docs/osc.md)."""
         if not isinstance(address, str) or len(address) > _MAX_ADDRESS:
@@ -156,41 +182,27 @@ class ControlRouter:
         args = [a for a in args if not isinstance(a, (bytes, bytearray, list, tuple))] \
             if any(isinstance(a, (bytes, bytearray, list, tuple)) for a in args) else list(args)
         path = address.rstrip("/").lower()
-        if path in _RESOLUME:
-            return self.apply(_RESOLUME[path], args[0] if args else None, "trigger", source)
-        if path == "/composition/tempocontroller/tempo":
-            return self.apply("bpm", args[0] if args else None, "set", source)
+        first = args[0] if args else None
+        for name in self._param_routes().get(path, ()):
+            if args and _accepts(self.store.spec(name), first):
+                return self._param(name, [], args, address, source)
         parts = path.split("/")[1:]
         if len(parts) < 2 or parts[0] != "vj":
-            return self._unknown(address, source)
+            return self._route_or_unknown(path, first, address, source)
         head, rest = parts[1], parts[2:]
         if head == "param" and rest:
             return self._param(rest[0], rest[1:], args, address, source)
-        if head in ("norm", "normalized", "normalised") and len(rest) == 1:
+        if head in _NORMALISED and len(rest) == 1:
             return self._param(rest[0], ["normalized"], args, address, source)
-        if head == "cue":
-            return self._cue(rest, args, address, source)
-        if head in ("song", "style", "prompt") and rest and rest[0] in ("next", "previous", "prev"):
-            if len(rest) != 1:
-                return self._unknown(address, source)
-            step = "next" if rest[0] == "next" else "previous"
-            target = {"song": f"{step}_song", "style": f"{step}_style", "prompt": f"{step}_prompt"}[head]
-            return self.apply(target, args[0] if args else None, "trigger", source)
-        if head == "bpm" and rest in (["up"], ["down"]):
-            return self.apply(f"bpm_{rest[0]}", args[0] if args else None, "trigger", source)
-        if rest:
-            return self._unknown(address, source)
-        if head == "song":
-            return self.apply("song", args[0] if args else None, "set", source)
-        if head == "style" and len(args) >= 2:
-            return self._style_with_time(args, source)
-        if head == "prompt" and args and _is_index(args[0]):
-            return self.apply("prompt_index", args[0], "set", source)
-        if head in self.store:
+        if not rest and head in self.store:
             return self._param(head, [], args, address, source)
-        if head in ACTIONS:
-            return self.apply(head, args[0] if args else None, "trigger", source)
-        return self._unknown(address, source)
+        return self._route_or_unknown(path, first, address, source)
+
+    def _route_or_unknown(self, path: str, value: Any, address: str, source: str) -> bool:
+        route = _ACTION_ROUTES.get(path)
+        if route is None:
+            return self._unknown(address, source)
+        return self.apply(route[0], value, route[1], source)
 
     def _param(self, name: str, suffix: Sequence[str], args: Sequence[Any], address: str, source: str) -> bool:
         if name not in self.store:
@@ -206,6 +218,8 @@ class ControlRouter:
         if kind and not normalised and kind not in ("add", "mul", "multiply"):
             return self._unknown(address, source)
         spec = self.store.spec(name)
+        if not kind and spec.osc_second and len(args) >= 2 and not _relative_marker(args[0]):
+            return self._with_second(spec, args, source)
         if not args or args[0] is None:
             if spec.kind is ParamKind.BOOL and not kind:
                 return self.apply(name, None, "toggle", source)
@@ -218,7 +232,7 @@ class ControlRouter:
         if isinstance(first, str) and spec.kind is not ParamKind.TEXT:
             text = first.strip()
             # Resolume's relative forms: ("+", 0.1), ("-", 0.1), ("*", 2), ("!",); or "+0.1" / "-0.1".
-            if text in ("+", "-", "*") and len(args) >= 2:
+            if text in _RELATIVE and len(args) >= 2:
                 if text == "*":
                     return self.apply(name, args[1], "multiply", source)
                 delta = _signed(args[1], text)
@@ -233,28 +247,18 @@ class ControlRouter:
             return self._drop(f"type-{name}", "OSC %s: %s takes text, got %r", address[:80], name, _short(first))
         return self.apply(name, first, "normalised" if normalised else "set", source)
 
-    def _cue(self, rest: Sequence[str], args: Sequence[Any], address: str, source: str) -> bool:
-        value = args[0] if args else None
-        if not rest:
-            return self.apply("cue", value, "set", source)
-        if rest in (["next"],):
-            return self.apply("next_cue", value, "trigger", source)
-        if rest in (["previous"], ["prev"]):
-            return self.apply("previous_cue", value, "trigger", source)
-        if len(rest) == 2 and rest[0] == "arm" and rest[1] in ("downbeat", "onset"):
-            return self.apply(f"arm_{rest[1]}", value, "trigger", source)
-        return self._unknown(address, source)
-
-    def _style_with_time(self, args: Sequence[Any], source: str) -> bool:
-        """``/vj/style <name|index> <seconds>``: a style change with its own crossfade time."""
+    def _with_second(self, spec: ParamSpec, args: Sequence[Any], source: str) -> bool:
+        """``/vj/style <name|index> <seconds>``: the second argument sets ``spec.osc_second``
+        (the crossfade time) first, so the change itself uses it; nothing is set if either is bad."""
         try:
-            seconds = float(args[1])
-            if not math.isfinite(seconds):
-                raise ValueError(f"{args[1]!r} is not a number of seconds")
-            self.store.set("style", args[0], source, glide=min(max(seconds, 0.0), 30.0))
+            second = self.store.spec(spec.osc_second)
+            spec.coerce(args[0])
+            value = second.coerce(args[1])
         except (KeyError, ValueError, TypeError) as exc:
-            return self._drop("bad-style", "OSC /vj/style %r dropped: %s", _short(args[0]), _message(exc))
-        return self._ok()
+            return self._drop(f"bad-{spec.name}", "OSC /vj/%s %r dropped: %s", spec.name, _short(args[0]),
+                              _message(exc))
+        self.store.set(second.name, value, source)
+        return self.apply(spec.name, args[0], "set", source)
 
     def _unknown(self, address: str, source: str) -> bool:
         return self._drop("unknown-address", "unknown OSC address %r from %s (see docs/osc.md)",
@@ -266,6 +270,20 @@ class ControlRouter:
         """A key press bound to ``target``: actions fire, on/off parameters toggle, lists step."""
         return self.apply(target, None, "trigger" if target in ACTIONS or target in STEP_TARGETS
                           else "toggle", source)
+
+
+def _relative_marker(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() in _RELATIVE
+
+
+def _accepts(spec: ParamSpec, value: Any) -> bool:
+    """Whether an OSC argument is meant for ``spec`` where an address is shared: an INT takes
+    whole numbers, TEXT takes text, anything else anything."""
+    if spec.kind is ParamKind.INT:
+        return _is_index(value)
+    if spec.kind is ParamKind.TEXT:
+        return isinstance(value, str)
+    return True
 
 
 def _is_index(value: Any) -> bool:

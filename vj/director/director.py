@@ -10,13 +10,14 @@ import bisect
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from vj.audio.grid import Grid
 from vj.errors import SetlistError
 from vj.setlist.expressions import Expression, ExpressionError
 from vj.features import Features, impulse_envelope
 from vj.frame_params import CameraMotion, Conditioning, FrameParams, PostSettings, PromptMix
+from vj.param_table import FRAME_VALUE, FRAME_VALUES, PARAMS, Combine, Param, frame_value_names
 from vj.setlist.prompts import describe, parse_prompt, wrap_prompt
 from vj.setlist.schedule import KeyTiming, Schedule, ScheduleError, parse_schedule
 from vj.setlist.models import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, Setlist, Song,
@@ -24,6 +25,43 @@ from vj.setlist.models import (CAMERA_FIELDS, POST_FIELDS, STYLE_NUMBER_FIELDS, 
 from vj.setlist.timecode import format_time, parse_cue_time, parse_length
 
 log = logging.getLogger(__name__)
+
+#: How a control's value meets the setlist's (``vj.param_table.Combine``):
+#: f(setlist value, control value, the frame value's default) → the frame's value.
+_COMBINE: dict[Combine, Callable[[float, float, float], float]] = {
+    Combine.REPLACE: lambda setlist, control, default: control,
+    Combine.ADD: lambda setlist, control, default: setlist + control,
+    Combine.MULTIPLY: lambda setlist, control, default: setlist * control,
+    Combine.SPEED: lambda setlist, control, default: default + (setlist - default) * control,
+    Combine.AT_LEAST: lambda setlist, control, default: max(setlist, control),
+}
+#: Frame values only a control (or the cue) sets: their starting value each frame.
+_UNSCHEDULED = {value.name: float(value.default) for value in FRAME_VALUES if not value.scheduled}
+_FRAME_NUMBERS = frame_value_names("frame")    # style numbers FrameParams carries itself
+_STYLE_NUMBERS = frame_value_names("style")    # style numbers in FrameParams.style
+
+
+@dataclass(frozen=True)
+class ControlRule:
+    """One parameter of the table the director applies: ``target = combine(target, control)``."""
+
+    name: str
+    target: str
+    combine: Callable[[float, float, float], float]
+    default: float
+
+
+def control_rules(params: Sequence[Param] = PARAMS) -> list[ControlRule]:
+    """The director's rules for the parameters of ``params`` that act on a frame value."""
+    rules = []
+    for param in params:
+        if param.target is None or param.combine is Combine.NONE:
+            continue
+        if param.target not in FRAME_VALUE:
+            raise ValueError(f"parameter {param.name}: no frame value '{param.target}' to act on")
+        rules.append(ControlRule(param.name, param.target, _COMBINE[param.combine],
+                                 float(FRAME_VALUE[param.target].default)))
+    return rules
 
 
 @dataclass
@@ -98,7 +136,9 @@ class Director:
     """Builds one FrameParams per frame for one song of a setlist."""
 
     def __init__(self, setlist: Setlist, song: Song, grid: Grid, fps: float, *,
-                 duration: float | None = None, onsets: OnsetLog | None = None) -> None:
+                 duration: float | None = None, onsets: OnsetLog | None = None,
+                 params: Sequence[Param] = PARAMS) -> None:
+        """``params``: the parameter table whose combine rules apply the controls (``vj.param_table``)."""
         self.setlist = setlist
         self.song = song
         self.song_index = setlist.song_index(song)
@@ -126,6 +166,7 @@ class Director:
         self._transition = 0.0
         self._live_key: tuple[Any, Any] = (None, None)
         self._last_values: dict[str, float] = {}
+        self._rules = control_rules(params)
 
     # ---- compile (slow, once) -------------------------------------------------------------
 
@@ -394,23 +435,16 @@ class Director:
                 for name in POST_FIELDS}
         look = self._look(style_from, style_to, previous.style, current.style, env, blend)
         camera = {name: self._value(f"camera.{name}", self._camera[name], env) for name in self._camera}
-        targets = {**camera, **{k: numbers[k] for k in ("strength", "guidance")}, **post,
-                   **{f"look.{k}": v for k, v in look.items()}}
+        targets = {**camera, **{k: numbers[k] for k in _FRAME_NUMBERS}, **post, **_UNSCHEDULED,
+                   "seed": float(current.seed), **{f"look.{k}": v for k, v in look.items()}}
         self._apply_reactivity(targets, time, features, controls)
-        self._apply_numeric_controls(targets, controls)
+        self._apply_controls(targets, controls)
 
         style_to_def = style_to["style"]
-        motion = CameraMotion(
-            mode=cue.camera_mode, zoom=targets["zoom"], angle=targets["angle"],
-            translation_x=targets["translation_x"], translation_y=targets["translation_y"],
-            translation_z=targets["translation_z"], rotation_3d_x=targets["rotation_3d_x"],
-            rotation_3d_y=targets["rotation_3d_y"], rotation_3d_z=targets["rotation_3d_z"],
-            fov=targets["fov"], near=targets["near"], far=targets["far"])
-        post_settings = PostSettings(
-            brightness=targets["brightness"], contrast=targets["contrast"], saturation=targets["saturation"],
-            hue_shift=targets["hue_shift"], vignette=targets["vignette"],
-            blackout=bool(controls.get("blackout", False)))
-        seed = int(controls.get("seed", current.seed)) % 2**32
+        motion = CameraMotion(mode=cue.camera_mode, **{name: targets[name] for name in CAMERA_FIELDS})
+        post_settings = PostSettings(**{name: targets[name] for name in POST_FIELDS},
+                                     blackout=bool(targets["blackout"]))
+        seed = int(targets["seed"]) % 2**32
         return FrameParams(
             index=index, time=time, features=features, camera=motion,
             conditioning_from=previous.conditioning, conditioning_to=current.conditioning, blend=blend,
@@ -420,8 +454,7 @@ class Director:
             border=style_to_def.border,
             look={k[5:]: v for k, v in targets.items() if k.startswith("look.")},
             post=post_settings,
-            style={"coherence": numbers["coherence"], "frame_blend": numbers["frame_blend"],
-                   "noise": numbers["noise"], "contrast_drift": numbers["contrast_drift"],
+            style={**{name: numbers[name] for name in _STYLE_NUMBERS},
                    "coherence_reference_palette": 1.0 if style_to_def.coherence_reference == "palette" else 0.0},
             cue_index=cue.index, cue_label=f"{cue.label}: {describe(current.conditioning.prompt)}",
             depth=self.song.camera.depth)
@@ -449,27 +482,20 @@ class Director:
             gain = master * float(controls.get(f"gain_{name}", 1.0))
             targets[mapping.target] = targets.get(mapping.target, 0.0) + mapping.amount * level * gain
 
-    @staticmethod
-    def _apply_numeric_controls(targets: dict[str, float], controls: Mapping[str, Any]) -> None:
-        """Live controls: speeds scale the camera's motion, post values scale the style's."""
+    def _apply_controls(self, targets: dict[str, float], controls: Mapping[str, Any]) -> None:
+        """Live controls meet the setlist's values by each parameter's combine rule (the table's
+        ``target`` and ``combine``: speeds scale the camera's motion, post values scale the style's…)."""
         if not controls:
             return
-        if "zoom_speed" in controls:
-            targets["zoom"] = 1.0 + (targets["zoom"] - 1.0) * float(controls["zoom_speed"])
-        for axis in ("angle", "translation_x", "translation_y", "translation_z"):
-            key = f"{axis}_speed"
-            if key in controls:
-                targets[axis] *= float(controls[key])
-        for name in ("strength", "guidance"):
-            if name in controls:
-                targets[name] = float(controls[name])
-        for name in ("brightness", "contrast", "saturation"):
-            if name in controls:
-                targets[name] *= float(controls[name])
-        if "vignette" in controls:
-            targets["vignette"] = max(targets["vignette"], float(controls["vignette"]))
-        if "hue_shift" in controls:
-            targets["hue_shift"] += float(controls["hue_shift"])
+        for rule in self._rules:
+            if rule.name not in controls:
+                continue
+            try:
+                value = float(controls[rule.name])
+            except (TypeError, ValueError):
+                log.debug("control %s = %r is not a number: ignored", rule.name, controls[rule.name])
+                continue
+            targets[rule.target] = rule.combine(targets[rule.target], value, rule.default)
 
     def _apply_prompt_controls(self, target: _Target, controls: Mapping[str, Any]) -> _Target:
         """A live prompt or style from a controller replaces the cue's own."""
@@ -530,4 +556,4 @@ def _mix(a: float, b: float, x: float) -> float:
     return a + (b - a) * x
 
 
-__all__ = ["Director", "OnsetLog", "CuePlan", "SetlistError"]
+__all__ = ["Director", "OnsetLog", "CuePlan", "ControlRule", "control_rules", "SetlistError"]

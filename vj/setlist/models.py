@@ -14,17 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vj.errors import SetlistError
 from vj.features import AUDIO_SOURCES
+from vj.param_table import FRAME_VALUES, PARAM, frame_value_names
 from vj.setlist.source import PathKey, format_path, line_for, load_yaml_with_lines, validation_error
 
 #: A number, or a keyframe string / expression (see vj.setlist.schedule).
 ScheduleValue = Union[float, str]
 
-CAMERA_2D_FIELDS = ("zoom", "angle", "translation_x", "translation_y")
-CAMERA_3D_FIELDS = ("translation_x", "translation_y", "translation_z",
-                    "rotation_3d_x", "rotation_3d_y", "rotation_3d_z", "fov", "near", "far")
-CAMERA_FIELDS = tuple(dict.fromkeys(CAMERA_2D_FIELDS + CAMERA_3D_FIELDS))
-POST_FIELDS = ("brightness", "contrast", "saturation", "hue_shift", "vignette")
-STYLE_NUMBER_FIELDS = ("strength", "guidance", "coherence", "frame_blend", "noise", "contrast_drift")
+# The scheduled numbers, from the parameter table (vj.param_table.FRAME_VALUES); the models below
+# name them again as fields, and tests/test_setlist.py checks they agree (names and defaults).
+CAMERA_2D_FIELDS = frame_value_names("camera", space="2d")
+CAMERA_3D_FIELDS = frame_value_names("camera", space="3d")
+CAMERA_FIELDS = frame_value_names("camera")
+POST_FIELDS = frame_value_names("post")
+STYLE_NUMBER_FIELDS = frame_value_names("frame") + frame_value_names("style")
+#: The setlist's ranges for numbers a control may also set (bpm, seed), from the parameter table.
+_BPM, _SEED = PARAM["bpm"], PARAM["seed"]
 
 
 class _Strict(BaseModel):
@@ -63,7 +67,7 @@ class Style(_Strict):
     strength: ScheduleValue = 0.5
     guidance: ScheduleValue = 0.0
     steps: int = Field(1, ge=1, le=4)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=_SEED.minimum, le=_SEED.maximum)
     #: What fills the edge a camera move uncovers. 2D: reflect, wrap, clamp (= stretch);
     #: 3D also: noise (fresh noise the model paints over, Deforum's 'zeros'-like fill).
     border: Literal["reflect", "wrap", "clamp", "stretch", "noise"] = "reflect"
@@ -99,7 +103,7 @@ class Camera(_Strict):
     depth: Union[str, float, dict[str, Any]] = "plane"
 
 
-REACTIVITY_TARGETS = CAMERA_FIELDS + ("strength", "guidance") + POST_FIELDS
+REACTIVITY_TARGETS = tuple(value.name for value in FRAME_VALUES if value.reactive)
 
 
 class Reactivity(_Strict):
@@ -134,7 +138,7 @@ class Cue(_Strict):
     label: str | None = None
     prompt: PromptSpec | None = None
     style: str | None = None
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=_SEED.minimum, le=_SEED.maximum)
     transition: Union[str, float] = "1b"
     sequence: list[PromptSpec] | None = None
     advance: str = "4 beats"
@@ -159,7 +163,7 @@ class Cue(_Strict):
 class Song(_Strict):
     name: str
     audio: str | None = None
-    bpm: float | None = Field(None, gt=20, lt=400)           # None: detected
+    bpm: float | None = Field(None, gt=_BPM.minimum, lt=_BPM.maximum)   # None: detected
     beats_per_bar: int | None = Field(None, ge=1, le=16)    # None: detected (3 or 4)
     first_downbeat: float | None = Field(None, ge=0)        # seconds of bar 1's first beat; None: detected
     beat_offset: float | None = None                        # the older name of first_downbeat
@@ -209,7 +213,7 @@ class Setlist(_Strict):
     output: Output = Field(default_factory=Output)
     model: str = "procedural"
     model_settings: ModelSettings = Field(default_factory=ModelSettings)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=_SEED.minimum, le=_SEED.maximum)
     styles: dict[str, Style] = Field(default_factory=lambda: {"default": Style()})
     songs: list[Song] = Field(min_length=1)
 

@@ -231,11 +231,10 @@ def _rehearse_with_preview(args: argparse.Namespace, setlist: Any, plan: Any, ge
         preview = RehearsalPreview(f"vj rehearse — {plan.song.name}", (plan.width, plan.height), plan.director,
                                    surface)
         with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
-            return render_rehearsal(plan, generator, progress=advance, ctx=preview.ctx, controls=preview.controls,
-                                    show=preview.show)
+            return render_rehearsal(plan, generator, progress=advance, preview=preview)
     finally:
         if preview is not None:
-            preview.close()
+            preview.release()
         surface.stop()
 
 

@@ -30,23 +30,26 @@ def test_preview_shows_frames_obeys_osc_and_stops_keeping_what_is_done(xvfb_disp
     preview = RehearsalPreview("vj preview test", (plan.width, plan.height), plan.director, surface)
     screenshots: dict[int, np.ndarray] = {}
 
-    def show(texture, params) -> bool:
+    draw = preview.write
+
+    def write(texture, params, tick) -> bool:
         if params.index == 20:
             preview.window.inject(Action.QUIT)   # as if Esc was pressed while frame 20 rendered
-        carry_on = preview.show(texture, params)
+        carry_on = draw(texture, params, tick)
         screenshots[params.index] = preview.window.screenshot()  # the front buffer after the swap
         if params.index == 10:
             SimpleUDPClient(*surface.osc.address).send_message("/vj/blackout", 1)
             deadline = time.monotonic() + 5.0
-            while not preview.controls()["blackout"]:
+            while not preview.store.snapshot()["blackout"]:
                 assert time.monotonic() < deadline, "the OSC blackout never arrived"
                 time.sleep(0.005)
         return carry_on
 
+    preview.write = write
     try:
-        result = render_rehearsal(plan, ctx=preview.ctx, controls=preview.controls, show=show)
+        result = render_rehearsal(plan, preview=preview)
     finally:
-        preview.close()
+        preview.release()
         surface.stop()
 
     assert result.frames == 21 and result.seconds == 21 / 12     # stopped after frame 20, kept it

@@ -87,3 +87,18 @@ def _layout_of(frame: av.AudioFrame) -> str:
     if name and "channels" not in name:
         return name
     return "mono" if len(frame.layout.channels) <= 1 else "stereo"
+
+
+def audio_duration(path: str | Path) -> float | None:
+    """The file's length in seconds from its header (no decoding), or None when it does not say
+    or cannot be opened: the live show's ``max_f`` comes from it, as the rehearsal's does."""
+    try:
+        with av.open(str(path)) as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is not None and stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return container.duration / 1_000_000
+    except (OSError, av.FFmpegError, StopIteration):
+        return None
+    return None

@@ -11,7 +11,7 @@ the rehearsal and keeps what was rendered so far (a shorter MP4 with its audio c
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any
 
 from vj.director.director import Director
 from vj.frame_params import FrameParams
@@ -23,11 +23,13 @@ PREVIEW_SIDE = 768
 
 
 class RehearsalPreview:
-    """A window that shows each rendered frame, plus the controls that may steer the render."""
+    """The rehearsal's window: an output of the show loop that draws each frame, the keys and
+    the OSC/MIDI surface that may steer the render, and the surface's feedback."""
 
     def __init__(self, title: str, size: tuple[int, int], director: Director, surface: Any = None) -> None:
-        from vj.render.window import OutputWindow
+        from vj.control.params import ParamStore
         from vj.render.passes import CrossfadePass
+        from vj.render.window import OutputWindow
 
         scale = min(1.0, PREVIEW_SIDE / max(size))
         self.window = OutputWindow(title, (max(64, int(size[0] * scale)), max(64, int(size[1] * scale))), vsync=False)
@@ -35,20 +37,15 @@ class RehearsalPreview:
         self.size = size
         self.director = director
         self.surface = surface
-        self.blackout = False
-        self.stopped = False
+        self.store = surface.store if surface is not None else ParamStore()
         self._blit = CrossfadePass(self.ctx)
 
-    def controls(self) -> Mapping[str, Any]:
-        """This frame's control values (parameter store snapshot, blackout) for the director."""
-        values: dict[str, Any] = {}
-        if self.surface is not None:
-            values.update(self.surface.store.snapshot())
-        values["blackout"] = self.blackout or bool(values.get("blackout", False))
-        return values
+    def keys(self) -> list[Any]:
+        """The keys pressed since the last frame (the show loop's action table applies them)."""
+        return self.window.poll()
 
-    def show(self, texture: Any, params: FrameParams) -> bool:
-        """Draw the frame letterboxed, swap, apply keys and controller actions; False to stop."""
+    def write(self, texture: Any, params: FrameParams, tick: Any) -> bool:
+        """Draw the frame letterboxed and swap; a tablet's feedback follows the rehearsal."""
         from vj.render.window import letterbox
 
         screen = self.ctx.screen
@@ -60,42 +57,18 @@ class RehearsalPreview:
         self._blit.apply(texture, texture, 0.0, screen)
         screen.viewport = (0, 0, width, height)
         self.window.swap()
-        for action in self.window.poll():
-            self._act(action.value, None, params.time)
-        self._drain_surface(params.time)
-        if self.surface is not None:  # a tablet's feedback follows the rehearsal
-            grid, beat = self.director.grid, self.director.grid_beat(params.time)
+        if self.surface is not None:
+            grid, beat = self.director.grid, self.director.grid.beat_at(params.time)
             self.surface.publish_state(cue=params.cue_index, cue_label=params.cue_label,
                                        bpm=60.0 / grid.seconds_per_beat, beat=beat, beat_phase=beat % 1.0,
                                        bar=int(beat // grid.beats_per_bar), song=self.director.song.name,
                                        style=params.style_name)
-        return not self.stopped
+        return True
 
-    def _drain_surface(self, time: float) -> None:
-        actions = getattr(self.surface.store, "actions", None) if self.surface is not None else None
-        while actions is not None:
-            try:
-                item = actions.get_nowait()
-            except Exception:  # queue.Empty: nothing more this frame
-                return
-            self._act(str(getattr(item, "name", item)), getattr(item, "value", None), time)
+    def close(self, failed: bool = False) -> None:
+        """The window stays open until the caller is done with its GL context (``release``)."""
 
-    def _act(self, name: str, value: Any, time: float) -> None:
-        if name == "quit":
-            if value is None:  # the keyboard or the window's close button; never a controller
-                log.info("preview closed: keeping the frames rendered so far")
-                self.stopped = True
-        elif name == "next_cue":
-            self.director.next_cue(time)
-        elif name == "previous_cue":
-            self.director.previous_cue(time)
-        elif name == "cue" and value is not None:
-            self.director.arm_cue(int(value), on="downbeat")
-            self.director.notify_downbeat(time)
-        elif name == "blackout":
-            self.blackout = (not self.blackout) if value is None else bool(value)
-
-    def close(self) -> None:
+    def release(self) -> None:
         self._blit.release()
         self.window.close()
 

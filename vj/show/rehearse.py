@@ -4,11 +4,12 @@ setlist and seed give the same frames, bit for bit.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -19,10 +20,19 @@ from vj.errors import SetlistError
 from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
 from vj.generators.factory import generator_options, make_generator, make_procedural
+from vj.output.timeline import render_timeline
 from vj.setlist.models import Setlist, Song
+from vj.show.actions import ShowActions
+from vj.show.clocks import FileClock, PacedFileClock, Tick
+from vj.show.loop import ShowLoop
+from vj.show.pipeline import FramePipeline
+from vj.show.songs import SongDeck, SongState
+from vj.show.sources import TrackFeatures
 
 if TYPE_CHECKING:
     import moderngl
+
+    from vj.show.preview import RehearsalPreview
 
 log = logging.getLogger(__name__)
 
@@ -103,64 +113,95 @@ def _slug(text: str) -> str:
 
 def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
                      progress: Callable[[int, int], None] | None = None,
-                     keep_hashes: bool = False, ctx: "moderngl.Context | None" = None,
-                     controls: Callable[[], Mapping[str, Any]] | None = None,
-                     show: Callable[["moderngl.Texture", FrameParams], bool] | None = None) -> RehearsalResult:
-    """Render every frame, encode the MP4 with audio, and draw the timeline picture.
+                     keep_hashes: bool = False, preview: "RehearsalPreview | None" = None) -> RehearsalResult:
+    """Render every frame, encode the MP4 with audio, and draw the timeline picture: the show loop
+    with a file clock (paced to the song when a ``preview`` window watches and steers it; closing
+    the window stops early, and the MP4 then holds the frames so far, its audio cut to match)."""
+    from vj.render.gl import create_headless_context
 
-    The preview (``vj rehearse --preview``) passes its window's ``ctx``, the ``controls`` of its
-    OSC/MIDI surface, and ``show``, which draws each frame and returns False to stop early (the
-    MP4 then holds the frames so far, its audio cut to match)."""
-    import hashlib
-
-    from vj.show.pipeline import FramePipeline
-    from vj.output.recorder import VideoRecorder
-    from vj.output.timeline import render_timeline
-    from vj.render.gl import Readback8, create_headless_context
-
-    owns_ctx = ctx is None
-    ctx = ctx or create_headless_context()
+    ctx = preview.ctx if preview is not None else create_headless_context()
     generator = generator or make_generator(plan.setlist)
     director = plan.director
-    context = GeneratorContext(width=plan.width, height=plan.height, gl=ctx,
-                               prompts=list(director.prompt_table),
-                               negative_prompts=list(director.negative_table), seed=plan.setlist.seed,
-                               options=generator_options(plan.setlist, plan.song, rehearsal=True))
-    generator.prepare(context)
-    pipeline = FramePipeline(ctx, context, generator, fallback=make_procedural)
-    readback = Readback8(ctx, plan.width, plan.height)
-    analysis, grid = plan.analysis, director.grid
-    thumb_every = max(1, plan.frames // THUMBNAILS)
-    thumbnails: list[tuple[float, np.ndarray]] = []
-    hashes: list[str] = []
-    plan.output.parent.mkdir(parents=True, exist_ok=True)
-    rendered = 0
+    song = SongState(plan.setlist.song_index(plan.song), plan.song, director, director.grid,
+                     duration=plan.analysis.duration)
+    songs = SongDeck([song])
+    clock = FileClock(plan.fps, plan.frames) if preview is None else PacedFileClock(plan.fps, plan.frames)
+    store = preview.store if preview is not None else None
+    actions = ShowActions(songs, clock, store, keys=preview.keys if preview is not None else None, confirm_quit=False)
+    stage = InlineStage(ctx, plan, generator)
+    output = RehearsalOutput(plan, ctx, keep_hashes, progress)
+    outputs: list[Any] = [output] + ([preview] if preview is not None else [])
     try:
-        with VideoRecorder(plan.output, plan.width, plan.height, plan.fps, audio_path=plan.audio_path) as recorder:
-            for index in range(plan.frames):
-                time = index / plan.fps
-                features = analysis.features_at(time, grid)
-                params = director.frame_params(index, time, features, controls() if controls else None)
-                frame = pipeline.render(params)
-                pixels = readback.read(frame.to_texture(ctx))
-                rendered = index + 1
-                recorder.write(pixels)
-                if keep_hashes:
-                    hashes.append(hashlib.sha256(pixels.tobytes()).hexdigest())
-                if index % thumb_every == thumb_every // 2:
-                    thumbnails.append((time, _thumbnail(pixels)))
-                if progress:
-                    progress(index + 1, plan.frames)
-                if show is not None and not show(frame.to_texture(ctx), params):
-                    break
+        ShowLoop(clock, songs, TrackFeatures(plan.analysis), actions, stage, outputs).run()
     finally:
-        pipeline.close()
-        readback.release()
-        if owns_ctx:
+        if preview is None:
             ctx.release()
-    duration = rendered / plan.fps
-    render_timeline(plan.timeline, **_timeline_data(plan, duration, thumbnails, generator.name))
-    return RehearsalResult(plan.output, plan.timeline, rendered, duration, generator.name, hashes)
+    duration = output.frames / plan.fps
+    render_timeline(plan.timeline, **_timeline_data(plan, duration, output.thumbnails, generator.name))
+    return RehearsalResult(plan.output, plan.timeline, output.frames, duration, generator.name, output.hashes)
+
+
+class InlineStage:
+    """Rehearsal: the frame pipeline on the loop's own thread (warp → generator → post)."""
+
+    def __init__(self, ctx: "moderngl.Context", plan: RehearsalPlan, generator: Generator) -> None:
+        director = plan.director
+        context = GeneratorContext(width=plan.width, height=plan.height, gl=ctx,
+                                   prompts=list(director.prompt_table),
+                                   negative_prompts=list(director.negative_table), seed=plan.setlist.seed,
+                                   options=generator_options(plan.setlist, plan.song, rehearsal=True))
+        generator.prepare(context)
+        self.ctx = ctx
+        self.pipeline = FramePipeline(ctx, context, generator, fallback=make_procedural)
+
+    def render(self, params: FrameParams, tick: Tick, song: SongState) -> "moderngl.Texture":
+        return self.pipeline.render(params).to_texture(self.ctx)
+
+    def reset(self) -> None:
+        self.pipeline.reset()
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+class RehearsalOutput:
+    """The MP4 (frame n at n / fps, the song's audio cut to match), frame hashes, timeline
+    thumbnails and the progress bar."""
+
+    def __init__(self, plan: RehearsalPlan, ctx: "moderngl.Context", keep_hashes: bool,
+                 progress: Callable[[int, int], None] | None) -> None:
+        from vj.output.recorder import VideoRecorder
+        from vj.render.gl import Readback8
+
+        self.plan, self.keep_hashes, self.progress = plan, keep_hashes, progress
+        self.readback = Readback8(ctx, plan.width, plan.height)
+        self.thumb_every = max(1, plan.frames // THUMBNAILS)
+        self.thumbnails: list[tuple[float, np.ndarray]] = []
+        self.hashes: list[str] = []
+        self.frames = 0
+        plan.output.parent.mkdir(parents=True, exist_ok=True)
+        self.recorder = VideoRecorder(plan.output, plan.width, plan.height, plan.fps, audio_path=plan.audio_path)
+
+    def write(self, picture: "moderngl.Texture", params: FrameParams, tick: Tick) -> bool:
+        pixels = self.readback.read(picture)
+        self.recorder.write(pixels)
+        self.frames = tick.index + 1
+        if self.keep_hashes:
+            self.hashes.append(hashlib.sha256(pixels.tobytes()).hexdigest())
+        if tick.index % self.thumb_every == self.thumb_every // 2:
+            self.thumbnails.append((tick.time, _thumbnail(pixels)))
+        if self.progress:
+            self.progress(tick.index + 1, self.plan.frames)
+        return True
+
+    def close(self, failed: bool) -> None:
+        """Finish the MP4 with the frames so far (the last frame, or a preview closed early);
+        a failed render leaves no file posing as a finished one."""
+        self.readback.release()
+        if failed:
+            self.recorder.abort()
+        else:
+            self.recorder.close()
 
 
 def _thumbnail(pixels: np.ndarray, width: int = 160) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vj.render.frame import Frame
-from vj.show.handoff import GeneratedFrame, HostUploadHandoff
+from vj.render.handoff import GeneratedFrame, HostUploadHandoff
 from vj.render.cuda_interop import (HOST, INTEROP, PINNED_PBO, GLSync, InteropError, PixelBufferUpload,
                                     RGBA8Converter, TextureDownload, make_tensor_upload, measure_handoff)
 from vj.render.gl import RenderTarget

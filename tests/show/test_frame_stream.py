@@ -7,7 +7,7 @@ import contextlib
 import pytest
 import torch
 
-from vj.show.handoff import FrameStream
+from vj.show.worker import FrameStream
 
 
 def test_without_cuda_a_frame_runs_as_it_is():

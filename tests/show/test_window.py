@@ -10,12 +10,10 @@ import pytest
 
 from vj.audio.live import AudioStatus, LiveHop
 from vj.render.frame import Frame
-from vj.frame_params import CameraMotion
 from vj.generators.base import Generator, GeneratorContext
-from vj.show.handoff import motion_from_matrix
-from vj.show.live import FramePacer, LiveOptions, LiveShow, build_song_states
+from vj.show.clocks import FramePacer
+from vj.show.live import LiveOptions, LiveShow, build_song_states
 from vj.render.window import Action, OutputWindow, WindowError, find_monitor, init_glfw, letterbox, list_monitors
-from vj.camera.motion2d import warp_matrix_2d
 from vj.setlist.models import load_setlist
 
 SETLIST = """\
@@ -73,14 +71,6 @@ def test_letterbox_keeps_the_aspect():
     assert letterbox((100, 200), (100, 50)) == (0, 75, 100, 50)
 
 
-def test_motion_from_matrix_inverts_the_camera_matrix():
-    motion = CameraMotion(zoom=1.07, angle=12.0, translation_x=3.5, translation_y=-2.0)
-    for frames in (1.0, 2.5):
-        matrix = warp_matrix_2d(motion, 128, 96, frames)
-        back = motion_from_matrix(matrix, 128, 96)
-        assert np.allclose(warp_matrix_2d(back, 128, 96), matrix, atol=1e-9)
-
-
 def test_pacer_predicts_swaps_on_the_refresh_grid():
     pacer = FramePacer(60.0)
     pacer.last_swap = 10.0
@@ -101,7 +91,7 @@ def test_window_shows_the_picture_reacts_to_an_onset_and_blacks_out(xvfb_display
 
     def on_frame(show: LiveShow, record) -> None:
         name = stage["name"]
-        if name == "wait" and show._shown:
+        if name == "wait" and show.showing:
             stage.update(name="before", at=record.index + 3)
         elif name == "before" and record.index >= stage["at"]:
             shots["before"] = window.screenshot()
@@ -164,13 +154,13 @@ def test_control_store_actions_drive_the_show(xvfb_display, tmp_path):
     seen = {}
 
     def on_frame(show: LiveShow, record) -> None:
-        if show._shown and "lit" not in seen:
+        if show.showing and "lit" not in seen:
             seen["lit"] = window.screenshot().max()
             store.set("blackout", True, source="osc")
             store.actions.put(ControlEvent("next_song", source="midi"))
         elif "lit" in seen and "dark" not in seen and record.blackout:
             seen["dark"] = window.screenshot().max()
-            seen["song"] = show._state.song.name
+            seen["song"] = show.song.song.name
             window.inject(Action.QUIT)
             window.inject(Action.QUIT)
 
@@ -195,7 +185,7 @@ def test_the_picture_survives_a_resize_letterboxed(xvfb_display, tmp_path):
     shots = []
 
     def on_frame(show: LiveShow, record) -> None:
-        if show._shown and not shots:
+        if show.showing and not shots:
             glfw.set_window_size(window.handle, 200, 300)
             shots.append(None)
         elif shots and window.framebuffer_size == (200, 300) and len(shots) < 3:

@@ -1,8 +1,8 @@
-"""The projector window: GLFW + ModernGL, fullscreen on a chosen monitor or windowed, plus the HUD.
+"""The projector window: GLFW + ModernGL, fullscreen on a chosen monitor or windowed (the HUD is
+``vj.render.hud``; ``HeadlessDisplay`` stands in for the window where there is no window system).
 
 GLFW wants its windows made and its events pumped on the main thread, so this module owns only
-that: the window, its GL context, keys turned into ``Action``s, monitor hot-plug, and a HUD drawn
-over the picture. The generator gets a hidden window sharing this one's textures
+that: the window, its GL context, keys turned into ``Action``s, and monitor hot-plug. The generator gets a hidden window sharing this one's textures
 (``make_shared_context``) so its frames reach the screen without leaving the GPU.
 """
 from __future__ import annotations
@@ -225,6 +225,11 @@ class OutputWindow:
     # ---- drawing ----------------------------------------------------------------------------
 
     @property
+    def screen(self) -> Any:
+        """The framebuffer the show draws into (the window's own)."""
+        return self.ctx.screen
+
+    @property
     def framebuffer_size(self) -> tuple[int, int]:
         import glfw
 
@@ -279,5 +284,54 @@ class OutputWindow:
 
 
 
-__all__ = ["Action", "KEY_HELP", "MonitorInfo", "OutputWindow", "WindowError",
+class HeadlessDisplay:
+    """A display without a window: an offscreen framebuffer on a headless (EGL) context, the
+    same interface as ``OutputWindow`` (keys are injected, swaps return at once). The live show
+    runs on it in tests and benchmarks without a window system."""
+
+    monitor = None
+
+    def __init__(self, size: tuple[int, int], now: Any = time.monotonic, refresh_rate: float = 60.0) -> None:
+        from vj.render.gl import create_headless_context
+
+        self.ctx = create_headless_context()
+        self.size = size
+        self._color = self.ctx.texture(size, 4, dtype="f1")
+        self.screen = self.ctx.framebuffer(color_attachments=[self._color])
+        self.now = now
+        self.refresh_rate = refresh_rate
+        self._actions: list[Action] = []
+        self.swaps = 0
+
+    @property
+    def framebuffer_size(self) -> tuple[int, int]:
+        return self.size
+
+    def poll(self) -> list[Action]:
+        actions, self._actions = self._actions, []
+        return actions
+
+    def inject(self, action: Action) -> None:
+        self._actions.append(action)
+
+    def swap(self) -> float:
+        self.swaps += 1
+        return self.now()
+
+    def screenshot(self) -> np.ndarray:
+        """H×W×3 uint8 of what was drawn, row 0 at the top."""
+        width, height = self.size
+        raw = self.screen.read(components=3)
+        return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)[::-1].copy()
+
+    def make_shared_context(self) -> Any:
+        raise WindowError("a headless display has no window to share a GL context with")
+
+    def close(self) -> None:
+        self.screen.release()
+        self._color.release()
+        self.ctx.release()
+
+
+__all__ = ["Action", "HeadlessDisplay", "KEY_HELP", "MonitorInfo", "OutputWindow", "WindowError",
            "find_monitor", "init_glfw", "letterbox", "list_monitors", "QUIT_CONFIRM_SECONDS"]

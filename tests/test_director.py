@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vj.audio.grid import BeatGrid
+from vj.grid import BeatGrid
 from vj.director.director import Director, OnsetLog
 from vj.errors import SetlistError
 from vj.setlist.expressions import variable_names

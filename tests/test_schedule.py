@@ -286,7 +286,7 @@ def test_unsafe_values_are_rejected(text) -> None:
 
 
 def test_key_timing_from_a_grid_is_a_snapshot() -> None:
-    from vj.audio.grid import BeatGrid
+    from vj.grid import BeatGrid
     from vj.audio.clock import TempoClock
 
     assert KeyTiming.from_grid(24.0, BeatGrid(bpm=120.0, offset=0.25, beats_per_bar=3)) == KeyTiming(

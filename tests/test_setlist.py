@@ -117,7 +117,7 @@ def test_the_documented_full_example_is_a_valid_setlist(tmp_path: Path) -> None:
     """docs/setlist.md's full example must load and compile (cues, schedules, expressions)."""
     import re
 
-    from vj.audio.grid import BeatGrid
+    from vj.grid import BeatGrid
     from vj.director.director import Director
 
     docs = (Path(__file__).resolve().parent.parent / "docs" / "setlist.md").read_text()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vj.audio.grid import BeatGrid
+from vj.grid import BeatGrid
 from vj.setlist.timecode import format_time, parse_cue_time, parse_length
 
 GRID = BeatGrid(bpm=120.0, offset=0.25, beats_per_bar=4)

@@ -121,7 +121,8 @@ def _run_check(args: argparse.Namespace) -> int:
 def _run_analyse(args: argparse.Namespace) -> int:
     from vj.audio.analysis import AnalysisSettings
     from vj.errors import VjError
-    from vj.audio.offline import analyse_track, format_summary, plot_analysis, write_events_csv, write_live_csv
+    from vj.audio.offline import analyse_track, format_summary, write_events_csv, write_live_csv
+    from vj.output.analysis_plot import plot_analysis
 
     if args.bpm is not None and not 20 < args.bpm < 400:
         raise VjError(f"--bpm must be between 20 and 400 (got {args.bpm:g})")

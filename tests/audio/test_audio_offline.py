@@ -9,7 +9,7 @@ import pytest
 from audio_synth import write_audio
 from vj.audio.analysis import AnalysisSettings
 from vj.audio.decode import AudioError
-from vj.audio.grid import BeatGrid
+from vj.grid import BeatGrid
 from vj.audio.offline import TrackAnalysis, analyse_track, format_summary, write_events_csv
 from vj.features import AUDIO_SOURCES, Features
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vj.audio.grid import BeatGrid
+from vj.grid import BeatGrid
 from vj.control.docs import params_table
 from vj.control.mapping import MappingError, load_mapping
 from vj.control.params import ParamSpec, ParamStore, default_specs

@@ -5,7 +5,7 @@ whichever source the setlist (or the performer) says leads: the audio beat track
 manual BPM or an external clock (MIDI clock, later Link). Hits that belong on the beat are
 scheduled on the *predicted* beat so they land on it instead of a detection-delay after it.
 
-It is a ``vj.audio.grid.Grid``, as the analysed ``BeatGrid`` is offline, so the director reads
+It is a ``vj.grid.Grid``, as the analysed ``BeatGrid`` is offline, so the director reads
 it the same way and cues at ``bar 17`` advance from it. Tempo changes keep the beat count
 continuous: the grid is re-anchored at the moment of the change, never re-scaled from beat 0.
 """

@@ -25,7 +25,7 @@ from vj.audio.beat_features import beat_features
 from vj.audio.beat_model import activations as beat_activations
 from vj.audio.decode import AudioError, decode_audio
 from vj.audio.onsets import detect_onsets
-from vj.audio.grid import BeatGrid
+from vj.grid import BeatGrid
 from vj.errors import VjError
 from vj.features import ONSET_ATTACK, ONSET_RELEASE, Features, impulse_envelope
 
@@ -581,29 +581,3 @@ def write_live_csv(replay, path: str | Path) -> None:
     rows.sort(key=lambda r: (r[2], r[1]))
     _write_rows(path, ["kind", "time", "decided_at", "strength", "position", "bpm"],
                 [[k, f"{t:.4f}", f"{d:.4f}", s, p, bpm] for k, t, d, s, p, bpm in rows])
-
-
-def plot_analysis(analysis: TrackAnalysis, path: str | Path, live=None) -> Path:
-    """Draw waveform, onsets, beats and downbeats (with bar numbers) to a PNG with the timeline
-    picture's renderer, so a VJ can check the grid by eye; with ``live`` (a ``LiveReplay``), the
-    live analysis's onsets and beats instead of the offline ones."""
-    from vj.output.timeline import render_timeline
-
-    onsets, strengths = analysis.onset_times, analysis.onset_strengths
-    beats, downbeats = analysis.beat_times, analysis.downbeat_times
-    what = "offline"
-    if live is not None:
-        onsets = live.onset_times
-        strengths = np.array([o.strength for o in live.onsets])
-        beats, downbeats, what = live.beat_times, live.downbeat_times, "live (as vj live decides)"
-    preview = analysis.waveform_preview
-    bands = {name: analysis.series(name) for name in ("low", "mid", "high")}
-    title = (f"{analysis.path.name} · {what} · {analysis.bpm:.1f} BPM · {analysis.beats_per_bar} beats a bar · "
-             f"{len(beats)} beats, {len(downbeats)} downbeats")
-    try:
-        return render_timeline(path, duration=analysis.duration, waveform_times=preview[0], waveform_min=preview[1],
-                               waveform_max=preview[2], onset_times=onsets, onset_strengths=strengths,
-                               beat_times=beats, downbeat_times=downbeats, bands=bands, title=title,
-                               bar_times=downbeats if len(downbeats) else None)
-    except OSError as exc:
-        raise VjError(f"cannot write the picture {path}: {exc.strerror or exc}") from None

@@ -35,10 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vj.frame_params import CameraMotion
+from vj.setlist.depth_spec import DEFAULT_PLANE_DISTANCE
 
-#: Distance of the default flat-plane depth, in world units: Disco's ``translation_z: 10`` then
-#: zooms about 2.6% per frame, close to what the same setting looked like in Disco.
-DEFAULT_PLANE_DISTANCE = 400.0
 #: Per-frame rotations above this are rejected at validation and clamped at render time.
 MAX_ROTATION_DEG_PER_FRAME = 45.0
 #: Field of view limits (degrees) used when clamping at render time.

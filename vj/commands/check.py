@@ -60,7 +60,7 @@ def _check_weights(setlist: Setlist) -> list[str]:
     """The model, its tiny VAE and LoRA, and every depth model, found on this machine (nothing is
     loaded or downloaded). A missing model is an error; a missing depth model only a warning: the
     3D camera then flies over a plane."""
-    from vj.depth.model import model_source
+    from vj.setlist.depth_spec import model_source
 
     lines = []
     if setlist.model != "procedural":

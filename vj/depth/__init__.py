@@ -6,7 +6,8 @@ Hugging Face cache). ``load_depth_provider(spec)`` builds either from a setlist 
 to ``plane`` with a warning when weights are missing.
 """
 from vj.depth.base import DepthFallbackWarning, DepthProvider, sanitize_depth
-from vj.depth.model import ModelDepth, check_depth_spec, load_depth_provider
+from vj.depth.model import ModelDepth, load_depth_provider
+from vj.setlist.depth_spec import check_depth_spec
 from vj.depth.plane import PlaneDepth
 
 __all__ = ["DepthFallbackWarning", "DepthProvider", "ModelDepth", "PlaneDepth", "check_depth_spec", "load_depth_provider",

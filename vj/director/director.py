@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from vj.audio.grid import Grid
+from vj.grid import Grid
 from vj.errors import SetlistError
 from vj.setlist.expressions import Expression, ExpressionError
 from vj.features import Features, impulse_envelope

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from vj.errors import SetlistError
 from vj.features import AUDIO_SOURCES
 from vj.param_table import FRAME_VALUES, PARAM, frame_value_names
+from vj.setlist.depth_spec import check_depth_spec
 from vj.setlist.source import PathKey, format_path, line_for, load_yaml_with_lines, validation_error
 
 #: A number, or a keyframe string / expression (see vj.setlist.schedule).
@@ -283,8 +284,6 @@ def _check_references(setlist: Setlist) -> None:
         for c, cue in enumerate(song.cues):
             if cue.style is not None and cue.style not in setlist.styles:
                 raise setlist.error(_unknown_style(cue.style, setlist), ("songs", s, "cues", c, "style"))
-        from vj.depth.model import check_depth_spec  # loads no model: only the spec's form
-
         problems = check_depth_spec(song.camera.depth)
         if problems:
             raise setlist.error(problems[0], ("songs", s, "camera", "depth"))

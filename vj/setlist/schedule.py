@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Union
 from vj.setlist.expressions import Expression, ExpressionError, compile_expression, variable_names
 
 if TYPE_CHECKING:
-    from vj.audio.grid import Grid
+    from vj.grid import Grid
 
 __all__ = ["ScheduleError", "KeyTiming", "Interpolation", "Keyframe", "Schedule", "parse_schedule",
            "variable_names"]

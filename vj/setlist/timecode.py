@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from vj.audio.grid import Grid
+from vj.grid import Grid
 
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"

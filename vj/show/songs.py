@@ -10,7 +10,7 @@ from typing import Any, Callable
 from vj.audio.clock import TempoClock, TempoLead
 from vj.audio.decode import audio_duration
 from vj.camera.motion3d import DEFAULT_PLANE_DISTANCE
-from vj.depth.model import plane_distance
+from vj.setlist.depth_spec import plane_distance
 from vj.director.director import Director
 
 log = logging.getLogger(__name__)

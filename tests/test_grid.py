@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from vj.audio.grid import BeatGrid
+from vj.grid import BeatGrid
 
 
 def test_beats_bars_and_phase_follow_tempo_and_offset():
@@ -39,7 +39,7 @@ def test_grid_is_frozen():
 
 
 def test_the_analysed_grid_and_the_live_tempo_clock_are_both_grids():
-    from vj.audio.grid import Grid
+    from vj.grid import Grid
     from vj.audio.clock import TempoClock
 
     grid, clock = BeatGrid(bpm=97.0, offset=0.31, beats_per_bar=3), TempoClock(97.0, beats_per_bar=3, origin=0.31)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ class FileClock:
     def restart(self) -> None:
         """A new song starts from its beginning."""
         self.index = 0
+
+    def restarted(self, tick: Tick) -> Tick:
+        """``tick`` again, as the first frame of a song that starts now."""
+        self.index, self._time = 1, 0.0
+        return replace(tick, index=0, time=0.0, dt=0.0)
 
 
 class PacedFileClock(FileClock):
@@ -192,6 +197,13 @@ class DisplayClock:
         """A new song: its time starts now."""
         self.song_start = self.now()
         self._previous = None
+
+    def restarted(self, tick: Tick) -> Tick:
+        """``tick`` again, as the first frame of a song that started at ``restart``: its time
+        is the swap's on the new song's clock (the director wants time in order from there)."""
+        t = max(tick.due - self.song_start + self.current_offset, 0.0)
+        self._previous = t
+        return replace(tick, time=t, dt=0.0)
 
     def swap(self, display: Any, tick: Tick) -> float:
         """Hold the swap until the frame's slot (where vsync doesn't), swap, learn; the swap time."""

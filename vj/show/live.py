@@ -350,7 +350,7 @@ class LiveShow:
         clock, started = self.clock, self.now()
 
         class Until:
-            song_time, restart, swap = clock.song_time, clock.restart, clock.swap
+            song_time, restart, restarted, swap = clock.song_time, clock.restart, clock.restarted, clock.swap
 
             def tick(_self) -> Tick | None:
                 if seconds is not None and self.now() - started >= seconds:

@@ -31,6 +31,7 @@ class Clock(Protocol):
     def tick(self) -> Tick | None: ...
     def song_time(self, at: float | None = None) -> float: ...
     def restart(self) -> None: ...
+    def restarted(self, tick: Tick) -> Tick: ...
 
 
 class FeatureSource(Protocol):
@@ -77,9 +78,12 @@ class ShowLoop:
 
     def frame(self, tick: Tick) -> bool:
         """One frame; False to stop."""
+        playing = self.songs.current
         if not self.actions.drain(tick):
             return False
         song = self.songs.current
+        if song is not playing:   # a new song starts at its own time zero, this very frame
+            tick = self.clock.restarted(tick)
         controls = self.actions.controls()
         self.features.drain(song, tick, controls)
         features = self.features.at(song, tick.time)

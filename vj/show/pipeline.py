@@ -56,7 +56,10 @@ class FramePipeline:
         self.previous = None
         reset = getattr(self.generator, "reset", None)
         if reset is not None:
-            reset()
+            try:
+                reset()
+            except Exception:  # a generator that cannot start over keeps playing, as after any failure
+                log.exception("generator '%s' could not reset for the new song", self.generator.name)
 
     def move(self, frame: Frame, params: FrameParams, motion: np.ndarray | None = None,
              frames: float = 1.0) -> Frame:

@@ -114,10 +114,12 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     import hashlib
 
     from vj.engine import FramePipeline
-    from vj.output.recorder import VideoRecorder
+    from vj.output.recorder import Recorder, SongAudio
+    from vj.output.recover import recover_unfinished
     from vj.output.timeline import render_timeline
     from vj.render.gl import Readback8, create_headless_context
 
+    recover_unfinished(plan.output.parent, reserved=[plan.output])  # what a killed run left there
     owns_ctx = ctx is None
     ctx = ctx or create_headless_context()
     generator = generator or make_generator(plan.setlist)
@@ -136,7 +138,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     plan.output.parent.mkdir(parents=True, exist_ok=True)
     rendered = 0
     try:
-        with VideoRecorder(plan.output, plan.width, plan.height, plan.fps, audio_path=plan.audio_path) as recorder:
+        with Recorder(plan.output, plan.width, plan.height, plan.fps, audio=SongAudio(plan.audio_path)) as recorder:
             for index in range(plan.frames):
                 time = index / plan.fps
                 features = analysis.features_at(time, grid)

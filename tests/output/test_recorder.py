@@ -1,4 +1,5 @@
-"""VideoRecorder: real H.264/AAC through PyAV, decoded back and compared frame by frame."""
+"""Recorder: real H.264/AAC through PyAV, decoded back and compared frame by frame; the file it
+leaves while writing plays too (crash safety), and the finished one is a faststart MP4."""
 from __future__ import annotations
 
 import os
@@ -11,11 +12,13 @@ import pytest
 from output_synth import FPS, HEIGHT, SECONDS, WIDTH, synthetic_frame
 
 from vj.frame import Frame
-from vj.output.recorder import BackgroundRecorder, OutputError, VideoRecorder, partial_path
+from vj.output.recorder import (LiveAudioInput, OutputError, Recorder, SongAudio, finalise,
+                               partial_path)
 
 
-def record(path: Path, frames: list[np.ndarray], **kwargs: object) -> Path:
-    with VideoRecorder(path, WIDTH, HEIGHT, FPS, **kwargs) as recorder:
+def record(path: Path, frames: list[np.ndarray], audio_path: Path | None = None, audio_start: float = 0.0) -> Path:
+    audio = SongAudio(audio_path, audio_start) if audio_path is not None else None
+    with Recorder(path, WIDTH, HEIGHT, FPS, audio=audio) as recorder:
         for frame in frames:
             recorder.write(frame)
     return path
@@ -89,7 +92,7 @@ def test_same_input_gives_the_same_file(tmp_path, frames, tone_wav):
 
 def test_frames_and_arrays_both_accepted_without_audio(tmp_path):
     path = tmp_path / "sub" / "dir" / "frames.mp4"  # missing folders are created
-    with VideoRecorder(path, WIDTH, HEIGHT, FPS) as recorder:
+    with Recorder(path, WIDTH, HEIGHT, FPS) as recorder:
         recorder.write(Frame(array=synthetic_frame(0).astype(np.float32) / 255.0))
         recorder.write(synthetic_frame(1))
     with av.open(str(path)) as container:
@@ -101,7 +104,7 @@ def test_exception_inside_leaves_neither_output_nor_partial(tmp_path, frames):
     path = tmp_path / "out.mp4"
     path.write_bytes(b"the previous take")
     with pytest.raises(RuntimeError):
-        with VideoRecorder(path, WIDTH, HEIGHT, FPS) as recorder:
+        with Recorder(path, WIDTH, HEIGHT, FPS) as recorder:
             for frame in frames[:5]:
                 recorder.write(frame)
             assert partial_path(path).exists() and path.read_bytes() == b"the previous take"
@@ -110,34 +113,34 @@ def test_exception_inside_leaves_neither_output_nor_partial(tmp_path, frames):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
     fresh = tmp_path / "fresh.mp4"
     with pytest.raises(RuntimeError):
-        with VideoRecorder(fresh, WIDTH, HEIGHT, FPS):
+        with Recorder(fresh, WIDTH, HEIGHT, FPS):
             raise RuntimeError("before any frame")
     assert not fresh.exists() and not partial_path(fresh).exists()
 
 
 def test_unwritable_paths_fail_at_construction(tmp_path):
     with pytest.raises(OutputError, match="is a directory"):
-        VideoRecorder(tmp_path, WIDTH, HEIGHT, FPS)
+        Recorder(tmp_path, WIDTH, HEIGHT, FPS)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(OutputError, match="cannot create the folder"):
-        VideoRecorder(blocker / "out.mp4", WIDTH, HEIGHT, FPS)
+        Recorder(blocker / "out.mp4", WIDTH, HEIGHT, FPS)
     with pytest.raises(OutputError, match="cannot read audio"):
-        VideoRecorder(tmp_path / "x.mp4", WIDTH, HEIGHT, FPS, audio_path=tmp_path / "missing.wav")
+        SongAudio(tmp_path / "missing.wav")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
 def test_read_only_folder_fails_at_construction(tmp_path):
     # /proc takes no new files from anyone, root included (a chmod-ed folder would not stop root).
     with pytest.raises(OutputError, match="not writable"):
-        VideoRecorder(Path("/proc") / "out.mp4", WIDTH, HEIGHT, FPS)
+        Recorder(Path("/proc") / "out.mp4", WIDTH, HEIGHT, FPS)
     folder = tmp_path / "locked"
     folder.mkdir()
     folder.chmod(0o555)
     try:
         if os.geteuid() != 0:
             with pytest.raises(OutputError, match="not writable"):
-                VideoRecorder(folder / "out.mp4", WIDTH, HEIGHT, FPS)
+                Recorder(folder / "out.mp4", WIDTH, HEIGHT, FPS)
     finally:
         folder.chmod(0o755)
 
@@ -145,32 +148,20 @@ def test_read_only_folder_fails_at_construction(tmp_path):
 @pytest.mark.parametrize("size", [(63, 48), (64, 47), (0, 48)])
 def test_odd_sizes_are_refused_with_a_suggestion(tmp_path, size):
     with pytest.raises(OutputError, match="even"):
-        VideoRecorder(tmp_path / "odd.mp4", *size, FPS)
+        Recorder(tmp_path / "odd.mp4", *size, FPS)
     assert not list(tmp_path.iterdir())
 
 
 def test_wrong_frame_shape_is_refused(tmp_path):
-    with VideoRecorder(tmp_path / "out.mp4", WIDTH, HEIGHT, FPS) as recorder:
+    with Recorder(tmp_path / "out.mp4", WIDTH, HEIGHT, FPS) as recorder:
         with pytest.raises(OutputError, match="must be 48x64x3 uint8"):
             recorder.write(np.zeros((HEIGHT, WIDTH + 2, 3), dtype=np.uint8))
         recorder.write(synthetic_frame(0))
 
 
-def test_background_recorder_never_blocks_and_keeps_the_length(tmp_path, frames):
-    path = tmp_path / "live.mp4"
-    background = BackgroundRecorder(VideoRecorder(path, WIDTH, HEIGHT, FPS), max_queue=2)
-    accepted = sum(background.write(frame) for frame in frames)
-    background.close()
-    assert accepted + background.dropped == len(frames) and accepted >= 1
-    # Dropped frames are filled with the previous one: the video still lasts as long as was played.
-    _, decoded = decode_video(path)
-    assert len(decoded) == len(frames)
-    assert np.abs(decoded[0].to_ndarray(format="rgb24").astype(float) - frames[0]).mean() < 3.0
-
-
 def test_closing_without_frames_writes_nothing(tmp_path):
     path = tmp_path / "empty.mp4"
     with pytest.raises(OutputError, match="no frames"):
-        with VideoRecorder(path, WIDTH, HEIGHT, FPS):
+        with Recorder(path, WIDTH, HEIGHT, FPS):
             pass
     assert not list(tmp_path.iterdir())

@@ -3,6 +3,8 @@ leaves while writing plays too (crash safety), and the finished one is a faststa
 from __future__ import annotations
 
 import os
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -165,3 +167,133 @@ def test_closing_without_frames_writes_nothing(tmp_path):
         with Recorder(path, WIDTH, HEIGHT, FPS):
             pass
     assert not list(tmp_path.iterdir())
+
+
+def _boxes(path: Path) -> list[str]:
+    """The top-level MP4 boxes, in file order."""
+    data, names, at = path.read_bytes(), [], 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        names.append(data[at + 4:at + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[at + 8:at + 16], "big")
+        if size < 8:
+            break
+        at += size
+    return names
+
+
+def test_finished_recording_is_a_faststart_mp4_with_every_frame(tmp_path, frames, tone_wav):
+    path = record(tmp_path / "out.mp4", frames, audio_path=tone_wav)
+    boxes = _boxes(path)
+    assert "moof" not in boxes and boxes.index("moov") < boxes.index("mdat"), boxes
+    _, decoded = decode_video(path)
+    assert len(decoded) == len(frames)
+
+
+def _snapshot(recorder: Recorder, to: Path) -> Path:
+    """The partial file as it is on disk right now: what a SIGKILL at this moment would leave."""
+    to.write_bytes(recorder.partial.read_bytes())
+    return to
+
+
+def test_the_file_being_written_plays_to_within_two_seconds(tmp_path, tone_wav):
+    fps, seconds = 24, 5
+    recorder = Recorder(tmp_path / "out.mp4", WIDTH, HEIGHT, fps, audio=SongAudio(tone_wav))
+    try:
+        for index in range(fps * seconds):
+            recorder.write(synthetic_frame(index))
+        cut = _snapshot(recorder, tmp_path / "cut.mp4")
+    finally:
+        recorder.abort()
+    with av.open(str(cut)) as container:
+        assert container.streams.audio, "the audio is in the fragments too"
+        video_frames = list(container.decode(video=0))
+    assert fps * (seconds - 2) <= len(video_frames) < fps * seconds
+    assert [f.pts for f in video_frames] == list(range(len(video_frames)))
+    audio, rate = decode_audio(cut)
+    assert abs(audio.shape[1] / rate - len(video_frames) / fps) < 0.1  # the sound plays as far as the picture
+    # Red names the frame: the saved frames are the first ones, in order.
+    assert [round(f.to_ndarray(format="rgb24")[..., 0].mean() / 10) for f in video_frames[:25:6]] == [0, 6, 12, 18, 24]
+    finished = finalise(cut, tmp_path / "recovered.mp4")
+    assert finished.frames == len(video_frames) and not cut.exists()
+    assert "moof" not in _boxes(finished.output)
+    assert len(decode_video(finished.output)[1]) == len(video_frames)
+
+
+def test_a_fragment_cut_short_is_kept_to_its_last_whole_packet(tmp_path):
+    fps = 24
+    recorder = Recorder(tmp_path / "out.mp4", WIDTH, HEIGHT, fps)
+    try:
+        for index in range(fps * 4):
+            recorder.write(synthetic_frame(index))
+        whole = recorder.partial.read_bytes()
+    finally:
+        recorder.abort()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) - 1500])  # killed in the middle of writing the last fragment
+    finished = finalise(cut, tmp_path / "fixed.mp4")
+    assert fps * 2 <= finished.frames <= fps * 4
+    assert len(decode_video(finished.output)[1]) == finished.frames
+
+
+def test_offered_frames_are_timed_by_their_swap_and_the_live_audio_lines_up(tmp_path):
+    """The live path: offer() with swap times (a gap where the display stalled), audio fed as it
+    'comes in' in hops stamped with capture times."""
+    fps, rate, hop = 24, 48000, 256
+    origin = 1000.0
+    sound = LiveAudioInput(rate)
+    recorder = Recorder(tmp_path / "live.mp4", WIDTH, HEIGHT, fps, audio=sound)
+    times = [origin + i / fps for i in range(3 * fps) if not 30 <= i < 40]  # 10 frames never shown
+    recorder.offer(synthetic_frame(0), times[0])
+    t = np.arange(int(3.5 * rate)) / rate
+    signal = (0.5 * np.sin(2 * np.pi * 440 * t) * (t >= 1.0)).astype(np.float32)
+    for start in range(0, len(signal), hop):  # captured from 0.1 s before the first frame on
+        if not 2.0 <= start / rate < 2.4:  # the input was lost for 0.4 s
+            sound.write(origin - 0.1 + start / rate, signal[start:start + hop], rate)
+    for index, when in enumerate(times[1:], 1):
+        while recorder._queue.full():  # as a display would, at its own pace (this test drops nothing)
+            time.sleep(0.002)
+        assert recorder.offer(synthetic_frame(index), when)
+    path = recorder.close()
+    assert recorder.dropped == 0
+    with av.open(str(path)) as container:
+        pts = [f.pts for f in container.decode(video=0)]
+    assert pts == [i for i in range(3 * fps) if not 30 <= i < 40]
+    audio, got_rate = decode_audio(path)
+    assert got_rate == rate and abs(audio.shape[1] / rate - 3.0) < 0.03
+    window = rate // 200  # 5 ms
+    rms = np.sqrt((audio[0, :len(audio[0]) // window * window].reshape(-1, window) ** 2).mean(axis=1))
+    loud = rms > 0.2
+    changes = np.flatnonzero(np.diff(loud.astype(int))) * 0.005
+    # The tone began 1.0 s into the capture, which started 0.1 s before the first frame; the input
+    # lost for 0.4 s is silence in its place (1.9-2.3 s), and what came after plays where it was played.
+    assert changes[:3] == pytest.approx([0.9, 1.9, 2.3], abs=0.011), changes
+
+
+def test_a_live_recording_whose_input_never_comes_gets_silence_as_long_as_the_video(tmp_path):
+    recorder = Recorder(tmp_path / "live.mp4", WIDTH, HEIGHT, 24, audio=LiveAudioInput(44100))
+    for index in range(48):
+        while recorder._queue.full():
+            time.sleep(0.002)
+        recorder.offer(synthetic_frame(index), 5.0 + index / 24)
+    path = recorder.close()
+    audio, rate = decode_audio(path)
+    assert rate == 44100 and abs(audio.shape[1] / rate - 2.0) < 0.03 and np.abs(audio).max() < 1e-3
+
+
+def test_offer_never_blocks_and_counts_what_it_drops(tmp_path):
+    release = threading.Event()
+
+    def slow(pixels: np.ndarray) -> np.ndarray:
+        release.wait(5)
+        return pixels
+
+    recorder = Recorder(tmp_path / "live.mp4", WIDTH, HEIGHT, FPS, queue_size=2, convert=slow)
+    started = time.monotonic()
+    taken = [recorder.offer(synthetic_frame(i), 10.0 + i / FPS) for i in range(20)]
+    assert time.monotonic() - started < 1.0
+    release.set()
+    recorder.close()
+    assert recorder.dropped == taken.count(False) and recorder.dropped >= 16
+    assert len(decode_video(recorder.path)[1]) == taken.count(True)

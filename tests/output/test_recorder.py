@@ -221,20 +221,26 @@ def test_the_file_being_written_plays_to_within_two_seconds(tmp_path, tone_wav):
     assert len(decode_video(finished.output)[1]) == len(video_frames)
 
 
-def test_a_fragment_cut_short_is_kept_to_its_last_whole_packet(tmp_path):
+def test_a_fragment_cut_short_is_kept_to_its_last_whole_packet(tmp_path, tone_wav):
     fps = 24
-    recorder = Recorder(tmp_path / "out.mp4", WIDTH, HEIGHT, fps)
+    recorder = Recorder(tmp_path / "out.mp4", WIDTH, HEIGHT, fps, audio=SongAudio(tone_wav))
     try:
-        for index in range(fps * 4):
+        for index in range(fps * 3):
             recorder.write(synthetic_frame(index))
         whole = recorder.partial.read_bytes()
     finally:
         recorder.abort()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(whole[: len(whole) - 1500])  # killed in the middle of writing the last fragment
-    finished = finalise(cut, tmp_path / "fixed.mp4")
-    assert fps * 2 <= finished.frames <= fps * 4
-    assert len(decode_video(finished.output)[1]) == finished.frames
+    last_moof = whole.rindex(b"moof") - 4
+    last_mdat = whole.rindex(b"mdat") - 4
+    assert 0 < last_moof < last_mdat
+    # Killed while writing the last fragment's header, and while writing its data.
+    for cut in (last_moof + 40, last_mdat + 200):
+        cut_file = tmp_path / f"cut{cut}.mp4"
+        cut_file.write_bytes(whole[:cut])
+        finished = finalise(cut_file, tmp_path / f"fixed{cut}.mp4")
+        assert fps * 1.5 <= finished.frames <= fps * 3
+        assert len(decode_video(finished.output)[1]) == finished.frames
+        assert decode_audio(finished.output)[0].shape[1] > 0
 
 
 def test_offered_frames_are_timed_by_their_swap_and_the_live_audio_lines_up(tmp_path):

@@ -1,11 +1,11 @@
 """The one MP4 recorder, for rehearsals and live shows: H.264 (CRF 18) + AAC, crash-safe while it writes.
 
 **While recording**, the file is ``<path>.partial.mp4``, a *fragmented* MP4: a ``moov`` naming the
-codecs, then one ``moof`` + ``mdat`` fragment per second of video (a keyframe every second, and a
-fragment at most a second long), each written through to the operating system as it closes, with
-the audio interleaved in the same fragments. Killed at any moment (SIGKILL, a power cut after the
-kernel wrote it out), the file on disk plays up to its last complete fragment: all but the last
-second or two of video *and* audio. ``vj recover`` (``vj.output.recover``) turns it into a normal MP4.
+codecs, then a ``moof`` + ``mdat`` fragment every half second of video (and at each keyframe, one a
+second), each written through to the operating system as it closes, with the audio interleaved in
+the same fragments. Killed at any moment (SIGKILL; a power cut once the kernel wrote it out), the
+file on disk plays up to its last complete fragment: all but the last second or so (half a second
+plus the encoder's delay) of video *and* audio. ``vj recover`` (``vj.output.recover``) turns it into a normal MP4.
 
 **At close** the fragments are remuxed (no re-encode) into a normal MP4 with the ``moov`` first
 (faststart) at ``path``, and the partial file goes. An exception inside ``with Recorder(...)`` (or
@@ -24,6 +24,7 @@ Two ways to feed it, one encoder:
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import os
 import queue
@@ -51,8 +52,11 @@ ENCODER_THREADS = 2
 #: The one quality setting (rehearsal and live alike).
 CRF = 18
 AUDIO_BIT_RATE = 192_000
-#: A keyframe and a fragment at least this often: what a crash can cost, plus the encoder's delay.
-FRAGMENT_SECONDS = 1.0
+#: A keyframe at least this often (what a player needs to start from, with a fragment at each).
+KEYFRAME_SECONDS = 1.0
+#: A fragment at least this often (one may start between keyframes): what a crash can cost, plus
+#: the encoder's delay (x264 holds about 11 frames).
+FRAGMENT_SECONDS = 0.5
 #: The muxer while recording: fragmented MP4, each fragment flushed to the file as it closes.
 #: ``delay_moov`` writes the moov with the first fragment, once the encoders' start delays are known
 #: (else the audio would play 1024 samples late until the final remux).
@@ -347,7 +351,7 @@ class Recorder(_FinishOnExit):
         video.time_base = 1 / self.fps
         video.codec_context.time_base = 1 / self.fps
         video.codec_context.thread_count = ENCODER_THREADS
-        video.codec_context.gop_size = max(1, int(round(self.fps * FRAGMENT_SECONDS)))
+        video.codec_context.gop_size = max(1, int(round(self.fps * KEYFRAME_SECONDS)))
         video.options = {"crf": str(CRF), "preset": "veryfast"}
         self._video = video
         self._audio_stream = None
@@ -379,7 +383,7 @@ class Recorder(_FinishOnExit):
         self._mux_video(self._video.encode(video_frame))
         self.frame_count += 1
         self._write_audio(final=False)
-        if self.frame_count % max(1, int(round(self.fps))) == 0:
+        if self.frame_count % max(1, int(round(self.fps * FRAGMENT_SECONDS))) == 0:
             log.debug("recording %s: %d frames written (%.1f s)", self.partial, self.frame_count,
                       (pts + 1) / self.fps)
 
@@ -578,12 +582,76 @@ def finalise(source: Path, output: Path) -> Finished:
     return Finished(output, frames, seconds)
 
 
+def _playable_length(file: Any) -> int:
+    """Bytes of ``file`` up to its last whole top-level box (a cut-off ``mdat`` counts: its whole
+    packets play), without a ``moof`` left with no data after it: what a kill mid-write leaves."""
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
+    at, boxes = 0, []
+    while at + 8 <= size:
+        file.seek(at)
+        header = file.read(16)
+        length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+        if length == 1 and len(header) == 16:
+            length = int.from_bytes(header[8:16], "big")
+        elif length == 0:
+            length = size - at
+        if length < 8:
+            break
+        if at + length > size:
+            if kind == b"mdat":
+                boxes.append((kind, at))
+                at = size
+            break
+        boxes.append((kind, at))
+        at += length
+    if boxes and boxes[-1][0] == b"moof":
+        at = boxes[-1][1]
+    return min(at, size)
+
+
+class _Prefix(io.RawIOBase):
+    """The first ``length`` bytes of a file, read-only (the demuxer never sees a cut-off box)."""
+
+    def __init__(self, file: Any, length: int) -> None:
+        self._file, self._length = file, length
+        self._file.seek(0)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_END:
+            offset, whence = self._length + offset, os.SEEK_SET
+        return self._file.seek(offset, whence)
+
+    def readinto(self, buffer: Any) -> int:
+        room = max(0, self._length - self._file.tell())
+        view = memoryview(buffer)[:room]
+        return self._file.readinto(view) if room else 0
+
+
 def _remux(source: Path, target: Path) -> tuple[int, float]:
     try:
-        reader = av.open(str(source), format="mp4")
-    except (OSError, av.FFmpegError) as exc:
-        raise NothingToRecover(f"{source}: not a recording vj can finish "
-                               f"({getattr(exc, 'strerror', None) or exc})") from None
+        file = open(source, "rb")
+    except OSError as exc:
+        raise OutputError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    with file:
+        try:
+            reader = av.open(_Prefix(file, _playable_length(file)), format="mp4")
+        except (OSError, av.FFmpegError) as exc:
+            raise NothingToRecover(f"{source}: not a recording vj can finish "
+                                   f"({getattr(exc, 'strerror', None) or exc})") from None
+        return _remux_from(reader, source, target)
+
+
+def _remux_from(reader: Any, source: Path, target: Path) -> tuple[int, float]:
     with reader:
         videos = [s for s in reader.streams if s.type == "video"]
         if not videos:
@@ -597,7 +665,7 @@ def _remux(source: Path, target: Path) -> tuple[int, float]:
             frames, end = _copy_packets(reader, keep, outputs, writer)
             if not frames:
                 raise NothingToRecover(f"{source}: holds no complete video frame (it ended before its "
-                                       f"first {FRAGMENT_SECONDS:g} s was written)")
+                                       f"first fragment was written)")
         except BaseException:
             try:
                 writer.close()

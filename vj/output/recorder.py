@@ -329,6 +329,7 @@ class Recorder(_FinishOnExit):
                 "video_track_timescale": str(self.fps.numerator)})
         except (OSError, av.FFmpegError) as exc:
             self._release(remove=True)
+            self._close_audio()
             raise OutputError(f"{self.path}: cannot write {self.partial}: {exc}") from None
         try:
             self._open_streams()

@@ -1,4 +1,4 @@
-"""The ``vj`` command: rehearse, live, check, analyse, devices, compile, midi-learn.
+"""The ``vj`` command: rehearse, live, check, analyse, devices, compile, midi-learn, recover.
 
 Errors meant for people (a setlist typo, a missing file, an unwritable output) print one line
 naming the file and place and exit with status 2; no traceback.
@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Play a setlist live from an audio input to a fullscreen window.")
     add_live_arguments(live)
     live.set_defaults(run=run_live)
+
+    recover = commands.add_parser("recover", help="finish a recording a killed vj left (*.partial.mp4) into an MP4",
+                                  description="Finish an unfinished recording (what a killed or crashed vj "
+                                  "rehearse / vj live --record leaves: <name>.partial.mp4) into a normal MP4 at "
+                                  "<name> (or <stem>.recovered.mp4 if that is taken), without re-encoding.")
+    recover.add_argument("file", type=Path, help="the *.partial.mp4 file (or the name it was recording to)")
+    recover.set_defaults(run=_run_recover)
 
     devices = commands.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     devices.set_defaults(run=_run_devices)
@@ -264,6 +271,14 @@ def _check_writable(output: Path) -> None:
 
     if not os.access(parent, os.W_OK):
         raise VjError(f"-o {output}: the folder {parent} is not writable")
+
+
+def _run_recover(args: argparse.Namespace) -> int:
+    from vj.output.recover import recover
+
+    source, finished = recover(args.file)
+    print(f"recovered {source} -> {finished.output} ({finished.frames} frames, {finished.seconds:.2f} s)")
+    return 0
 
 
 def _run_devices(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 Cue times (``bar 9``), beat-synced schedules and the beat phase the visuals pulse on all read
 this one small value, so it is frozen and pure arithmetic. ``Grid`` is what they read: offline
-the analysed ``BeatGrid``, live the ``vj.live.clock.TempoClock``, whose tempo moves.
+the analysed ``BeatGrid``, live the ``vj.audio.clock.TempoClock``, whose tempo moves.
 """
 from __future__ import annotations
 

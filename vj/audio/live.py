@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -471,38 +470,6 @@ class FeatureNormaliser:
         return out
 
 
-class _WavTap:
-    """Writes the captured input to a 16-bit WAV for muxing into a recording; gaps while the
-    input was lost are filled with silence so the audio stays aligned with the video."""
-
-    def __init__(self, path: Path, sample_rate: int) -> None:
-        self.path = path
-        self.sample_rate = sample_rate
-        self._file = wave.open(str(path), "wb")
-        self._file.setnchannels(1)
-        self._file.setsampwidth(2)
-        self._file.setframerate(sample_rate)
-        self.start_time: float | None = None
-        self.samples = 0
-        self.closed = False
-
-    def write(self, time_of_first: float, samples: np.ndarray) -> None:
-        if self.start_time is None:
-            self.start_time = time_of_first
-        gap = int(round((time_of_first - self.start_time) * self.sample_rate)) - self.samples
-        if gap > self.sample_rate // 20:  # more than 50 ms missing: the input was lost, pad it
-            self._file.writeframes(np.zeros(gap, dtype=np.int16).tobytes())
-            self.samples += gap
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
-        self._file.writeframes(pcm.tobytes())
-        self.samples += len(pcm)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._file.close()
-            self.closed = True
-
-
 @dataclass
 class AudioStatus:
     """What the HUD and the loop show about the input: one small snapshot, replaced whole."""
@@ -534,8 +501,7 @@ class LiveAudio:
         self.onset_threshold: float | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._tap: _WavTap | None = None
-        self._tap_path: Path | None = None
+        self._tap: Any | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -560,17 +526,10 @@ class LiveAudio:
         self._thread = threading.Thread(target=self._run, name="vj-audio-analysis", daemon=True)
         self._thread.start()
 
-    def record_input(self, path: Path) -> None:
-        """Also write what comes in to ``path`` (WAV), for the live recording's soundtrack."""
-        self._tap_path = path
-
-    @property
-    def recorded_input(self) -> tuple[Path, float] | None:
-        """(WAV path, monotonic time of its first sample), once anything was recorded."""
-        tap = self._tap
-        if tap is None or tap.start_time is None:
-            return None
-        return tap.path, tap.start_time
+    def record_input(self, sink: Any) -> None:
+        """Also hand each hop to ``sink.write(time_of_first, samples, sample_rate)`` as it comes in
+        (the live recording's soundtrack, ``vj.output.recorder.LiveAudioInput``)."""
+        self._tap = sink
 
     def stop(self) -> None:
         self._stop.set()
@@ -578,9 +537,6 @@ class LiveAudio:
             self._thread.join(timeout=5.0)
             self._thread = None
         self.capture.close()
-        if self._tap is not None:
-            self._tap.close()
-            self._tap_path = None  # the file stays for the recorder; nothing more is written
         self._set_status("off", "")
 
     # ---- the analysis thread ---------------------------------------------------------------
@@ -642,7 +598,7 @@ class LiveAudio:
                 beats = self._beats.push(samples)
                 beat = beats[-1] if beats else None
                 start_time = clock.time_of_sample(first)
-                if self._tap_path is not None:
+                if self._tap is not None:
                     self._write_tap(start_time, samples)
                 level_db = 20.0 * math.log10(max(result.rms, 1e-6))
                 # The meter holds peaks and falls at 20 dB/s, as a console's does: a click of
@@ -690,14 +646,11 @@ class LiveAudio:
         return True
 
     def _write_tap(self, start_time: float, samples: np.ndarray) -> None:
-        if self._tap is None:
-            try:
-                self._tap = _WavTap(self._tap_path, self.capture.sample_rate)  # type: ignore[arg-type]
-            except OSError as exc:
-                log.error("cannot record the input audio to %s: %s", self._tap_path, exc)
-                self._tap_path = None
-                return
-        self._tap.write(start_time, samples)
+        try:
+            self._tap.write(start_time, samples, self.capture.sample_rate)  # type: ignore[union-attr]
+        except Exception as exc:  # the show goes on; only the recording's sound stops
+            log.error("cannot record the input audio: %s", exc)
+            self._tap = None
 
     def _set_status(self, state: str, message: str) -> None:
         device = self.capture.device

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -146,16 +145,20 @@ def _open_recorder(args: argparse.Namespace, setlist: Any, audio: Any) -> Any:
     if not args.record:
         return None
     from vj.output.live_record import LiveRecorder
+    from vj.output.recorder import LiveAudioInput, OutputError
+    from vj.output.recover import recover_unfinished
 
     output = Path(args.record)
-    if output.exists() and output.is_dir():
-        raise VjError(f"--record {output}: is a directory; give a file name ending in .mp4")
-    wav = None
-    if audio is not None:
-        wav = Path(tempfile.mkstemp(prefix="vj-live-input-", suffix=".wav")[1])
-        audio.record_input(wav)
-    return LiveRecorder(output, setlist.output.width, setlist.output.height, float(setlist.output.fps),
-                        audio=audio, wav=wav)
+    recover_unfinished(output.parent, reserved=[output])  # what a killed show left there
+    sound = LiveAudioInput(audio.capture.sample_rate) if audio is not None else None
+    try:
+        recorder = LiveRecorder(output, setlist.output.width, setlist.output.height, float(setlist.output.fps),
+                                audio=sound)
+    except OutputError as exc:
+        raise VjError(f"--record {exc}") from None
+    if sound is not None:
+        audio.record_input(sound)  # the input goes into the recording as it comes in
+    return recorder
 
 
 __all__ = ["add_live_arguments", "run_live"]

@@ -117,8 +117,10 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     """Render every frame, encode the MP4 with audio, and draw the timeline picture: the show loop
     with a file clock (paced to the song when a ``preview`` window watches and steers it; closing
     the window stops early, and the MP4 then holds the frames so far, its audio cut to match)."""
+    from vj.output.recover import recover_unfinished
     from vj.render.gl import create_headless_context
 
+    recover_unfinished(plan.output.parent, reserved=[plan.output])  # what a killed run left there
     ctx = preview.ctx if preview is not None else create_headless_context()
     generator = generator or make_generator(plan.setlist)
     director = plan.director
@@ -170,7 +172,7 @@ class RehearsalOutput:
 
     def __init__(self, plan: RehearsalPlan, ctx: "moderngl.Context", keep_hashes: bool,
                  progress: Callable[[int, int], None] | None) -> None:
-        from vj.output.recorder import VideoRecorder
+        from vj.output.recorder import Recorder, SongAudio
         from vj.render.gl import Readback8
 
         self.plan, self.keep_hashes, self.progress = plan, keep_hashes, progress
@@ -180,7 +182,7 @@ class RehearsalOutput:
         self.hashes: list[str] = []
         self.frames = 0
         plan.output.parent.mkdir(parents=True, exist_ok=True)
-        self.recorder = VideoRecorder(plan.output, plan.width, plan.height, plan.fps, audio_path=plan.audio_path)
+        self.recorder = Recorder(plan.output, plan.width, plan.height, plan.fps, audio=SongAudio(plan.audio_path))
 
     def write(self, picture: "moderngl.Texture", params: FrameParams, tick: Tick) -> bool:
         pixels = self.readback.read(picture)

@@ -39,6 +39,27 @@ def create_headless_context(require: int = 330) -> moderngl.Context:
         raise GLUnavailableError(_MISSING_GL_HELP.format(error=exc)) from exc
 
 
+def release_context(ctx: moderngl.Context) -> None:
+    """Release a headless context and leave no EGL context current on this thread."""
+    ctx.release()
+    release_egl_thread()
+
+
+def release_egl_thread() -> None:
+    """Un-make any EGL context current on this thread. moderngl's ``release`` leaves a headless
+    context current, and a GLFW (GLX) window later made current on the same thread is then
+    refused by the X server (BadAccess), which ends the process. Nothing happens when EGL was
+    never loaded."""
+    import ctypes
+    import os
+
+    try:
+        egl = ctypes.CDLL("libEGL.so.1", mode=os.RTLD_NOLOAD)
+    except OSError:
+        return
+    egl.eglReleaseThread()
+
+
 def _shader_directories() -> list[Path]:
     package = Path(vj.__file__).resolve().parent
     # A source checkout keeps shaders/ beside the package; an installed wheel may ship them inside it.

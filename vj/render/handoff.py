@@ -182,7 +182,9 @@ class HostUploadHandoff:
             if self._readback is not None:
                 self._readback_fbo.release()
                 self._readback.release()
-        self.gen_ctx.release()
+        from vj.render.gl import release_context
+
+        release_context(self.gen_ctx)
 
 
 __all__ = ["GeneratedFrame", "HostUploadHandoff", "SharedTextureHandoff", "SLOTS"]

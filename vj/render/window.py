@@ -158,6 +158,9 @@ class OutputWindow:
         import glfw
         import moderngl
 
+        from vj.render.gl import release_egl_thread
+
+        release_egl_thread()   # a headless context left current here would make X refuse this one
         init_glfw()
         glfw.default_window_hints()
         for hint, value in ((glfw.CONTEXT_VERSION_MAJOR, 3), (glfw.CONTEXT_VERSION_MINOR, 3),
@@ -328,9 +331,11 @@ class HeadlessDisplay:
         raise WindowError("a headless display has no window to share a GL context with")
 
     def close(self) -> None:
+        from vj.render.gl import release_context
+
         self.screen.release()
         self._color.release()
-        self.ctx.release()
+        release_context(self.ctx)
 
 
 __all__ = ["Action", "HeadlessDisplay", "KEY_HELP", "MonitorInfo", "OutputWindow", "WindowError",

@@ -118,7 +118,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     with a file clock (paced to the song when a ``preview`` window watches and steers it; closing
     the window stops early, and the MP4 then holds the frames so far, its audio cut to match)."""
     from vj.output.recover import recover_unfinished
-    from vj.render.gl import create_headless_context
+    from vj.render.gl import create_headless_context, release_context
 
     recover_unfinished(plan.output.parent, reserved=[plan.output])  # what a killed run left there
     ctx = preview.ctx if preview is not None else create_headless_context()
@@ -137,7 +137,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
         ShowLoop(clock, songs, TrackFeatures(plan.analysis), actions, stage, outputs).run()
     finally:
         if preview is None:
-            ctx.release()
+            release_context(ctx)
     duration = output.frames / plan.fps
     render_timeline(plan.timeline, **_timeline_data(plan, duration, output.thumbnails, generator.name))
     return RehearsalResult(plan.output, plan.timeline, output.frames, duration, generator.name, output.hashes)

@@ -1,19 +1,9 @@
-"""Suite-wide ordering.
+"""Suite-wide notes.
 
-The live tests open GLFW (GLX) windows in this process. Once an EGL standalone context has
-existed in a process (every rehearsal and render test makes one), Mesa's GLX answers a later
-``glXMakeCurrent`` with BadAccess, and Xlib's default handler exits the process with status 1 and
-no report. A show never mixes the two that way round (its window comes first), so the live tests
-simply run first.
+The show tests open GLFW (GLX) windows in the same process as the render tests' headless EGL
+contexts. moderngl's release leaves an EGL context current on its thread, and Mesa's GLX then
+answers a later ``glXMakeCurrent`` there with BadAccess (Xlib's default handler ends the process
+with status 1 and no report). ``vj.render.gl.release_egl_thread`` (called by ``OutputWindow``
+before it opens, and by ``release_context``) fixes that at its root, so the suite runs in its
+natural order; tests/show/test_live_loop.py (headless EGL) runs before test_preview.py (GLFW).
 """
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-LIVE = Path(__file__).resolve().parent / "live"
-
-
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: 0 if LIVE in Path(str(item.path)).parents else 1)  # stable: order kept within

@@ -95,7 +95,7 @@ class Feeder:
         self.clicks: list[float] = []
         self.connected_at = math.inf
         self.xruns = 0
-        self.process = subprocess.Popen([sys.executable, str(REPO / "tests" / "live" / "click_feeder.py"), server,
+        self.process = subprocess.Popen([sys.executable, str(REPO / "tests" / "show" / "click_feeder.py"), server,
                                          str(interval)], stdout=subprocess.PIPE, text=True,
                                         preexec_fn=_die_with_parent)
         self.ready = threading.Event()
@@ -152,7 +152,7 @@ def run_once(hop: int, seconds: float, period: int, size: int, rate: int, warmup
                 _stop(feeder.process)
     finally:
         _stop(jackd)
-        sys.path.insert(0, str(REPO / "tests" / "live"))
+        sys.path.insert(0, str(REPO / "tests" / "show"))
         from jack_registry import reclaim
 
         reclaim(server)  # a jackd killed hard keeps one of the machine's 8 server slots

@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 from vj.render.frame import Frame  # noqa: E402
 from vj.frame_params import FrameParams  # noqa: E402
 from vj.generators.base import Generator, GeneratorContext  # noqa: E402
-from vj.generators.factory import make_generator  # noqa: E402
+from vj.show.generators import make_generator  # noqa: E402
 from vj.show.rehearse import plan_rehearsal, render_rehearsal  # noqa: E402
 from vj.setlist.models import load_setlist  # noqa: E402
 

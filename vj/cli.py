@@ -170,7 +170,7 @@ def _run_analyse(args: argparse.Namespace) -> int:
 def _run_rehearse(args: argparse.Namespace) -> int:
     from vj.show.rehearse import plan_rehearsal, render_rehearsal
     from vj.setlist.models import load_setlist
-    from vj.generators.factory import make_generator
+    from vj.show.generators import make_generator
     from vj.generators.base import GeneratorError
 
     setlist = load_setlist(args.setlist)
@@ -203,7 +203,7 @@ def _run_rehearse(args: argparse.Namespace) -> int:
 def _rehearse_all(args: argparse.Namespace, setlist: Any) -> int:
     """Every song, one MP4 and timeline each; every song is planned (and so validated) first."""
     from vj.errors import VjError
-    from vj.generators.factory import make_generator
+    from vj.show.generators import make_generator
     from vj.progress import frame_progress
     from vj.show.rehearse import default_output, plan_rehearsal, render_rehearsal
 

@@ -65,7 +65,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_live(args: argparse.Namespace) -> int:
     """Validate everything, open the input and the window, play; returns the exit status."""
-    from vj.generators.factory import make_generator
+    from vj.show.generators import make_generator
     from vj.show.live import LiveOptions, LiveShow, build_song_states
     from vj.setlist.models import load_setlist
 

@@ -29,7 +29,7 @@ from vj.camera.motion2d import warp_matrix_2d
 from vj.camera.motion3d import plane_homography
 from vj.control.params import ParamStore
 from vj.frame_params import FrameParams
-from vj.generators.factory import generator_options
+from vj.show.generators import generator_options
 from vj.render.compositor import Compositor
 from vj.render.handoff import GeneratedFrame, HostUploadHandoff, SharedTextureHandoff
 from vj.render.hud import Hud, HudState
@@ -114,7 +114,7 @@ class DisplayStage:
 
     def _pipeline_maker(self, songs: SongDeck, make_generator: Callable[[], Any]) -> Callable[[Any], Any]:
         from vj.generators.base import GeneratorContext
-        from vj.generators.factory import make_procedural
+        from vj.show.generators import make_procedural
         from vj.show.pipeline import FramePipeline
 
         prompts, negatives = [], []

@@ -19,7 +19,7 @@ from vj.director.director import Director, OnsetLog
 from vj.errors import SetlistError
 from vj.frame_params import FrameParams
 from vj.generators.base import Generator, GeneratorContext
-from vj.generators.factory import generator_options, make_generator, make_procedural
+from vj.show.generators import generator_options, make_generator, make_procedural
 from vj.output.timeline import render_timeline
 from vj.setlist.models import Setlist, Song
 from vj.show.actions import ShowActions

@@ -34,7 +34,7 @@ UNetCall = Callable[..., Any]
 
 
 @dataclass(frozen=True)
-class Schedule:
+class NoiseSchedule:
     """Timesteps and coefficients for one (strength, steps) pair, as device tensors (B,1,1,1)."""
 
     timesteps: Any        # (k,) float, what the UNet is given
@@ -62,7 +62,7 @@ def strength_timesteps(strength: float, steps: int, train_steps: int = 1000) -> 
 
 
 class Sampler:
-    """Turns (strength, steps) into a cached Schedule from the scheduler's noise table."""
+    """Turns (strength, steps) into a cached NoiseSchedule from the scheduler's noise table."""
 
     kind = "euler"
 
@@ -75,7 +75,7 @@ class Sampler:
         betas = _betas(scheduler_config)
         self.alphas_cumprod = np.cumprod(1.0 - betas, dtype=np.float64)
         self.train_sigmas = ((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5
-        self._cache: dict[int, list[Schedule]] = {}
+        self._cache: dict[int, list[NoiseSchedule]] = {}
         self._torch = torch
 
     def sigma(self, t: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ class Sampler:
     #: Strength resolution of the precomputed tables (timesteps are whole numbers: finer buys nothing).
     resolution = 1000
 
-    def schedule(self, strength: float, steps: int) -> Schedule:
+    def schedule(self, strength: float, steps: int) -> NoiseSchedule:
         """The schedule for (strength, steps): views into a table built once per step count, so an
         audio-driven strength that changes every frame costs no host→device copy (no GPU sync)."""
         table = self._cache.get(steps)
@@ -94,7 +94,7 @@ class Sampler:
         index = int(round(min(max(strength, 0.0), 1.0) * self.resolution))
         return table[index]
 
-    def _table(self, steps: int) -> list[Schedule]:
+    def _table(self, steps: int) -> list[NoiseSchedule]:
         torch = self._torch
         rows = [self._numbers(i / self.resolution, steps) for i in range(self.resolution + 1)]
         # Built as inference tensors, like every other input of the compiled UNet, whether the table
@@ -108,7 +108,7 @@ class Sampler:
             def col(j: int, column: Any = column) -> Any:
                 return column[j].view(-1, 1, 1, 1)
 
-            schedules.append(Schedule(timesteps=column[0], sigmas=col(1), input_scale=col(2), x0_skip=col(3),
+            schedules.append(NoiseSchedule(timesteps=column[0], sigmas=col(1), input_scale=col(2), x0_skip=col(3),
                                       x0_out=col(4), next_x0=col(5), next_x=col(6), next_noise=col(7),
                                       first_sigma=float(numbers[1][0])))
         return schedules
@@ -389,7 +389,7 @@ class ImageStream:
         return out
 
     # -- the step ----------------------------------------------------------------------------------
-    def _eps(self, sample: Any, schedule: Schedule, rows: slice, embeds: Any, guidance: float,
+    def _eps(self, sample: Any, schedule: NoiseSchedule, rows: slice, embeds: Any, guidance: float,
              negative: Any, noise: Any) -> Any:
         """Model output for ``sample`` (B rows of the schedule), with full or self CFG."""
         torch = self._torch
@@ -409,7 +409,7 @@ class ImageStream:
             return noise + guidance * (out - noise)
         return out
 
-    def _x0(self, sample: Any, out: Any, schedule: Schedule, rows: slice) -> Any:
+    def _x0(self, sample: Any, out: Any, schedule: NoiseSchedule, rows: slice) -> Any:
         return schedule.x0_skip[rows] * sample + schedule.x0_out[rows] * out
 
     def __call__(self, image: Any, embeds: Any, *, strength: float, steps: int, seed: int = 0,
@@ -444,7 +444,7 @@ class ImageStream:
         self.last_output = output
         return output
 
-    def _sequential(self, latent: Any, embeds: Any, schedule: Schedule, steps: int, noise: Any,
+    def _sequential(self, latent: Any, embeds: Any, schedule: NoiseSchedule, steps: int, noise: Any,
                     guidance: float, negative: Any) -> Any:
         sample = latent + schedule.first_sigma * noise[0]
         x0 = sample
@@ -459,7 +459,7 @@ class ImageStream:
                           + schedule.next_noise[rows] * noise[i + 1])
         return x0
 
-    def _stream_step(self, latent: Any, embeds: Any, schedule: Schedule, steps: int, noise: Any,
+    def _stream_step(self, latent: Any, embeds: Any, schedule: NoiseSchedule, steps: int, noise: Any,
                      guidance: float, negative: Any) -> Any:
         """All steps in one UNet call, one frame per step in flight (output lags steps−1 frames)."""
         torch = self._torch

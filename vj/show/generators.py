@@ -1,4 +1,4 @@
-"""Choose and build the generator a setlist asks for."""
+"""Choose and build the generator a setlist asks for (the show's choice: generators themselves never read a setlist)."""
 from __future__ import annotations
 
 from typing import Any

@@ -17,11 +17,12 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-import aubio
 import numpy as np
 
 from vj.audio.fast_onset import DEFAULT_THRESHOLD as FAST_DEFAULT_THRESHOLD
 from vj.audio.live_onsets import LiveOnsets
+from vj.audio.spectrum import HopSpectrum
+from vj.errors import VjError
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,16 @@ AUBIO_ONSET_THRESHOLDS = {"hfc": 0.058, "default": 0.058, "energy": 0.3, "comple
                           "wphase": 0.3, "specdiff": 0.3, "kl": 0.35, "mkl": 0.05, "specflux": 0.18}
 #: Every onset method ``AnalysisSettings.onset_method`` takes.
 ONSET_METHODS = (FAST, *AUBIO_ONSET_THRESHOLDS)
+
+
+def require_aubio(what: str):  # -> the aubio module
+    """aubio, which ``what`` needs; a one-line error naming the extra where it is not installed.
+    aubio is GPL-3.0 (vj is MIT): an optional extra, ``pip install 'vj[aubio]'``."""
+    try:
+        import aubio
+    except ImportError:
+        raise VjError(f"{what} needs aubio, an optional extra (GPL-3.0): pip install 'vj[aubio]'") from None
+    return aubio
 
 
 def default_onset_threshold(method: str) -> float:
@@ -196,14 +207,16 @@ class HopAnalyser:
                                     slow=s.onset_slow, merge_seconds=s.onset_minioi_seconds,
                                     minioi_seconds=s.onset_minioi_seconds, silence_db=s.silence_db)
         else:
+            aubio = require_aubio(f"onset method '{s.onset_method}'")
             self._onset = aubio.onset(s.onset_method, s.win, s.hop, s.sample_rate)
             self._onset.set_threshold(s.onset_threshold)
             self._onset.set_minioi_s(s.onset_minioi_seconds)
             self._onset.set_silence(s.silence_db)
-        self._tempo = aubio.tempo("default", s.win, s.hop, s.sample_rate) if beats else None
+        self._tempo = require_aubio("aubio's beat tracker").tempo("default", s.win, s.hop, s.sample_rate) \
+            if beats else None
         if self._tempo is not None:
             self._tempo.set_silence(s.silence_db)
-        self._pvoc = aubio.pvoc(s.win, s.hop)
+        self._spectrum = HopSpectrum(s.win, s.hop)
         bins = s.win // 2 + 1
         freqs = np.arange(bins) * s.sample_rate / s.win
         self._low = freqs < s.low_hz
@@ -231,7 +244,7 @@ class HopAnalyser:
         time = self._hops * s.hop_seconds
         self._hops += 1
 
-        magnitude = np.asarray(self._pvoc(samples).norm, dtype=np.float32)
+        magnitude = self._spectrum(samples)
         is_onset, strength = False, 0.0
         if self._live is not None:  # first: nothing else is needed to decide
             is_onset, offset, strength, source = self._live.process(magnitude, samples)

@@ -11,7 +11,7 @@ from vj.features import AUDIO_SOURCES
 
 
 def make_env(**overrides: float) -> dict[str, float]:
-    env = dict(frame=10.0, t=10.0, max_f=999.0, sec=0.4, beat=0.8, bar=0.2, bpm=120.0, fps=25.0,
+    env = dict(frame=10.0, t=10.0, max_f=999.0, s=7.0, sec=0.4, beat=0.8, bar=0.2, bpm=120.0, fps=25.0,
                onset=0.5, low=0.1, mid=0.2, high=0.3, rms=0.4, perc=0.6, harm=0.7, beat_phase=0.8)
     env.update(overrides)
     return env
@@ -23,7 +23,7 @@ def value(text: str, **env: float) -> float:
 
 def test_variable_names_cover_the_audio_features() -> None:
     names = variable_names()
-    for name in ("frame", "t", "max_f", "sec", "beat", "bar", "bpm", "fps", *AUDIO_SOURCES):
+    for name in ("frame", "t", "max_f", "s", "sec", "beat", "bar", "bpm", "fps", *AUDIO_SOURCES):
         assert name in names
     assert set(make_env()) == set(names)
 

@@ -147,7 +147,7 @@ class Director:
         self.duration = duration
         self.onsets = onsets or OnsetLog()
         self.max_frames = int(round((duration or 0) * fps)) or 1
-        self.timing = KeyTiming.from_grid(fps, grid)
+        self.timing = KeyTiming.from_grid(fps, grid, max_frames=self.max_frames, seed=setlist.seed)
         self.cue_mode = song.cue_mode
         self.prompt_table: list[PromptMix] = []
         self.negative_table: list[str] = []
@@ -190,13 +190,17 @@ class Director:
         from vj.camera.motion3d import validate_camera3d
 
         names = ("fov", "near", "far", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
+        numeric = {n: [k for k in schedules[n].keyframes if not isinstance(k.value, Expression)]
+                   for n in names}
         frames = sorted({k.frame for n in names for k in schedules[n].keyframes})
-        for frame in frames:
+        at = dict.fromkeys(names, 0)  # per schedule: its last numeric key at or before the frame
+        for frame in frames:  # one sweep: linear in the keys
             values: dict[str, float] = {}
             for name in names:
-                keys = [k for k in schedules[name].keyframes if not isinstance(k.value, Expression)]
-                at = [k for k in keys if k.frame <= frame] or keys
-                values[name] = float(at[-1].value) if at else (40.0 if name == "fov" else 0.0)
+                keys = numeric[name]
+                while at[name] + 1 < len(keys) and keys[at[name] + 1].frame <= frame:
+                    at[name] += 1
+                values[name] = float(keys[at[name]].value) if keys else (40.0 if name == "fov" else 0.0)
             problems = validate_camera3d(**values)
             if problems:
                 field = problems[0].split()[0]  # every message starts with the field it is about
@@ -347,7 +351,7 @@ class Director:
         frame = time * self.fps
         frame = float(round(frame)) if abs(frame - round(frame)) < 1e-6 else frame
         beat = self.grid_beat(time)
-        env.update(frame=frame, t=frame, max_f=float(self.max_frames - 1), sec=time,
+        env.update(frame=frame, t=frame, max_f=float(self.max_frames - 1), s=float(self.setlist.seed), sec=time,
                    fps=self.fps, beat=beat, bar=beat / self.grid.beats_per_bar,
                    beat_phase=beat - math.floor(beat), bpm=60.0 / self.grid.seconds_per_beat)
         return env
@@ -362,24 +366,24 @@ class Director:
                 and abs(origin - placed_origin) < half_frame):
             return
         self._placed_grid = (spb, origin)
-        previous = self.timing, self._camera, self._styles
-        self.timing = KeyTiming.from_grid(self.fps, self.grid)
-        try:
-            self._camera = self._compile_camera()
-            self._styles = {name: self._compile_style(name) for name in self.setlist.styles}
-        except SetlistError as exc:  # e.g. a beat key now falls behind a frame key: keep the old ones
-            self.timing, self._camera, self._styles = previous
-            log.warning("schedules keep their old tempo: %s", exc)
+        # Only the schedules the grid moves (keys in beats or bars, beat-reading ramps) are placed
+        # again, and nothing is parsed or compiled again (Schedule.retimed is linear in its keys).
+        self.timing = timing = KeyTiming.from_grid(self.fps, self.grid, max_frames=self.max_frames,
+                                                   seed=self.setlist.seed)
+        self._camera = {name: schedule.retimed(timing) for name, schedule in self._camera.items()}
+        for compiled in self._styles.values():
+            for group in ("numbers", "post", "look"):
+                compiled[group] = {name: schedule.retimed(timing)
+                                   for name, schedule in compiled[group].items()}
 
     def _value(self, name: str, schedule: Schedule, env: Mapping[str, float]) -> float:
-        """Evaluate; on a runtime failure (non-finite, division by zero) hold the last good value."""
-        try:
-            value = schedule.value(env)
-        except (ExpressionError, ZeroDivisionError, OverflowError, ValueError) as exc:
-            log.debug("schedule %s failed at frame %s: %s", name, env.get("frame"), exc)
-            return self._last_values.get(name, 0.0)
-        if not math.isfinite(value):
-            return self._last_values.get(name, 0.0)
+        """Evaluate, never a non-finite number: a frame whose expression fails or is NaN/inf is
+        interpolated over from the good frames around it (as Deforum); with none near, the last
+        good value holds (or the value's default)."""
+        value = schedule.finite_value(env)
+        if value is None:
+            log.debug("schedule %s has no finite value near frame %s", name, env.get("frame"))
+            return self._last_values.get(name, _DEFAULTS.get(name.rsplit(".", 1)[-1], 0.0))
         self._last_values[name] = value
         return value
 
@@ -439,6 +443,7 @@ class Director:
                    "seed": float(current.seed), **{f"look.{k}": v for k, v in look.items()}}
         self._apply_reactivity(targets, time, features, controls)
         self._apply_controls(targets, controls)
+        _camera_safe(targets)
 
         style_to_def = style_to["style"]
         motion = CameraMotion(mode=cue.camera_mode, **{name: targets[name] for name in CAMERA_FIELDS})
@@ -554,6 +559,25 @@ def _crossfade_prompts(cue: PromptMix, live: PromptMix, blend: Any) -> PromptMix
 
 def _mix(a: float, b: float, x: float) -> float:
     return a + (b - a) * x
+
+
+#: Each scheduled value's default (what a schedule with no good value near falls back to).
+_DEFAULTS = {value.name: float(value.default) for value in FRAME_VALUES}
+#: The smallest zoom per frame handed to the camera: 0 collapses the picture to a point (a
+#: degenerate warp), a negative zoom turns it over.
+MIN_ZOOM = 0.01
+MAX_ZOOM = 100.0
+
+
+def _camera_safe(targets: dict[str, float]) -> None:
+    """Camera numbers as the camera can take them: finite, zoom within [MIN_ZOOM, MAX_ZOOM]
+    (after reactivity and controls, which may push a good schedule value out)."""
+    for name in CAMERA_FIELDS:
+        value = targets[name]
+        if not math.isfinite(value):
+            targets[name] = _DEFAULTS[name]
+    zoom = targets["zoom"]
+    targets["zoom"] = MIN_ZOOM if zoom < MIN_ZOOM else MAX_ZOOM if zoom > MAX_ZOOM else zoom
 
 
 __all__ = ["Director", "OnsetLog", "CuePlan", "ControlRule", "control_rules", "SetlistError"]

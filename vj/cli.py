@@ -98,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("file", type=Path, help="the *.partial.mp4 file (or the name it was recording to)")
     recover.set_defaults(run=_run_recover)
 
+    from vj.commands.schedule import add_schedule_arguments, run_schedule
+
+    schedule = commands.add_parser(
+        "schedule", help="a schedule string's value at every frame (or --csv, --plot), as the show evaluates it",
+        description="Evaluate a keyframe schedule with the show's evaluator and print its value at every frame "
+        "(--csv: frame,value rows; --plot: a PNG of the curve). Audio features read as 0.")
+    add_schedule_arguments(schedule)
+    schedule.set_defaults(run=run_schedule)
+
     devices = commands.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     devices.set_defaults(run=_run_devices)
 

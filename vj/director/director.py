@@ -525,6 +525,26 @@ class Director:
 
     # ---- for timelines and HUDs -----------------------------------------------------------
 
+    def camera_curves(self, duration: float, points: int = 1200) -> dict[str, tuple[list[float], list[float]]]:
+        """(times, values) of each camera schedule that is not constant, for the timeline picture:
+        the schedules alone, as the show evaluates them with the clock at each time and the audio
+        features at 0 (reactivity and controls come on top of them in the show)."""
+        curves: dict[str, tuple[list[float], list[float]]] = {}
+        count = max(2, min(points, int(duration * self.fps) + 1))
+        times = [duration * i / (count - 1) for i in range(count)]
+        envs = [self.environment(0, t, Features()) for t in times]
+        for name in CAMERA_FIELDS:
+            schedule = self._camera[name]
+            if schedule.is_constant:
+                continue
+            values, last = [], _DEFAULTS.get(name, 0.0)
+            for env in envs:
+                value = schedule.finite_value(env)
+                last = last if value is None else value
+                values.append(last)
+            curves[name] = (times, values)
+        return curves
+
     def cue_changes(self) -> list[tuple[float, str, str]]:
         """(time, prompt text, style) of each cue, for the timeline picture."""
         rows = []

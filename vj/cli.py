@@ -107,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_arguments(schedule)
     schedule.set_defaults(run=run_schedule)
 
+    importer = commands.add_parser("import", help="turn another tool's settings into a setlist (deforum)")
+    sources = importer.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    deforum = sources.add_parser("deforum", help="a Deforum settings file (*_settings.txt / .json) → a setlist",
+                                 description="Turn a Deforum settings file into a setlist: prompts by frame become "
+                                 "cues, the schedules stay Deforum's strings, and every setting vj has no "
+                                 "equivalent for becomes a comment.")
+    deforum.add_argument("settings", type=Path, help="the Deforum settings file (JSON)")
+    deforum.add_argument("-o", "--output", type=Path, help="the setlist to write (default: <settings>.yaml beside it)")
+    deforum.add_argument("--audio", help="the song's audio file, written as the song's audio:")
+    deforum.add_argument("--keep-unknown", action="store_true",
+                         help="settings this vj does not know as Deforum's become comments instead of an error")
+    deforum.set_defaults(run=_run_import_deforum)
+
     devices = commands.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     devices.set_defaults(run=_run_devices)
 
@@ -287,6 +300,15 @@ def _run_recover(args: argparse.Namespace) -> int:
 
     source, finished = recover(args.file)
     print(f"recovered {source} -> {finished.output} ({finished.frames} frames, {finished.seconds:.2f} s)")
+    return 0
+
+
+def _run_import_deforum(args: argparse.Namespace) -> int:
+    from vj.commands.import_deforum import import_deforum
+
+    written, _ = import_deforum(args.settings, args.output, keep_unknown=args.keep_unknown, audio=args.audio)
+    print(f"wrote {written}: check it with `vj check {written}` (give the song's audio first)"
+          if not args.audio else f"wrote {written}")
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from vj.grid import Grid
@@ -231,6 +231,7 @@ class Director:
             raise self.setlist.error(str(exc), base + ("prompt",)) from None
         plans = [CuePlan(0, -math.inf, -math.inf, "start", prompts, style_name, self._style_seed(style_name),
                          0.0, None, song.camera.mode)]
+        inherits: set[int] = set()    # hand cues that keep the prompt before them
         previous_start = -math.inf
         for i, cue in enumerate(song.cues):
             where = base + ("cues", i)
@@ -258,6 +259,7 @@ class Director:
                     cue_prompts = (parse_prompt(cue.prompt),)
                 else:
                     cue_prompts = plans[-1].prompts[-1:]
+                    inherits.add(i + 1)
             except ValueError as exc:
                 raise self.setlist.error(str(exc), where + ("sequence" if cue.sequence else "prompt",)) from None
             style_name = cue.style or plans[-1].style
@@ -268,11 +270,79 @@ class Director:
                 label=cue.label or f"cue {i + 1}", prompts=cue_prompts, style=style_name, seed=seed,
                 transition=transition, advance=advance_rule(cue.advance) if cue.sequence else None,
                 camera_mode=cue.camera_mode or plans[-1].camera_mode))
+        plans = self._merge_lyrics(plans, inherits)
         for plan in plans:
             style = self.setlist.styles[plan.style]
             for mix in plan.prompts:
                 self._register_prompt(wrap_prompt(mix, style.prefix, style.suffix), style.negative)
         return plans
+
+    def _merge_lyrics(self, plans: list[CuePlan], inherits: set[int]) -> list[CuePlan]:
+        """The song's lyric lines as cues among the hand-written ones, in time order.
+
+        A lyric cue keeps the style, seed and camera mode of the cue before it; a hand cue without
+        a prompt keeps the lyric's. On one time the hand cue comes last, so its prompt wins."""
+        self.lyric_cues: list[tuple[float, int, str, str]] = []   # (start, file line, sung, prompt)
+        song = self.song
+        lines = song.lyric_lines
+        if not lines:
+            return plans
+        settings = song.lyric_prompts
+        base = ("songs", self.song_index, "lyric_prompts")
+        try:
+            gap = parse_length(settings.min_gap, self.grid)
+        except ValueError as exc:
+            raise self.setlist.error(str(exc), base + ("min_gap",)) from None
+        try:
+            transition = parse_length(settings.transition, self.grid)
+        except ValueError as exc:
+            raise self.setlist.error(str(exc), base + ("transition",)) from None
+        self._check_rewrites(lines, base)
+        entries: list[tuple[float, Any, str]] = []
+        last_start = -math.inf
+        for line in lines:
+            if self.duration is not None and line.time > self.duration:
+                raise SetlistError(f"the lyric line at {format_time(line.time)} is past the end of the song "
+                                   f"({format_time(self.duration)}) (song '{song.name}')",
+                                   file=song._lyrics_file, line=line.line,
+                                   field=f"songs[{self.song_index}].lyrics")
+            prompt = _lyric_prompt(line, settings)
+            if prompt is None:
+                continue
+            start = self._snap(line.time, settings.snap)
+            if start - last_start < gap - 1e-9:
+                continue
+            last_start = start
+            entries.append((start, line, prompt))
+        events = sorted([(p.start, 1, n, p) for n, p in enumerate(plans[1:])] +
+                        [(start, 0, n, (line, prompt)) for n, (start, line, prompt) in enumerate(entries)],
+                        key=lambda e: (e[0], e[1], e[2]))
+        merged = [plans[0]]
+        index = len(plans)
+        for start, kind, _, item in events:
+            before = merged[-1]
+            if kind == 1:
+                merged.append(replace(item, prompts=before.prompts[-1:]) if item.index in inherits else item)
+                continue
+            line, prompt = item
+            merged.append(CuePlan(index=index, start=start, start_beat=self.grid_beat(start),
+                                  label=f"lyric {line.line}", prompts=(((prompt, 1.0),),), style=before.style,
+                                  seed=before.seed, transition=transition, advance=None,
+                                  camera_mode=before.camera_mode))
+            self.lyric_cues.append((start, line.line, line.text, prompt))
+            index += 1
+        return merged
+
+    def _check_rewrites(self, lines: Sequence[Any], base: tuple) -> None:
+        numbers = {line.line for line in lines}
+        texts = {line.text.strip().lower() for line in lines}
+        for key in self.song.lyric_prompts.rewrite:
+            if isinstance(key, int) and key not in numbers:
+                raise self.setlist.error(f"rewrite: no lyric line {key} in {self.song.lyrics} (lines with a time: "
+                                         f"{_ranges(sorted(numbers))})", base + ("rewrite", key))
+            if isinstance(key, str) and key.strip().lower() not in texts:
+                raise self.setlist.error(f"rewrite: no lyric line reads {key!r} in {self.song.lyrics}",
+                                         base + ("rewrite", key))
 
     def _style_seed(self, style_name: str) -> int:
         return (self.setlist.seed + self.setlist.styles[style_name].seed) % 2**32
@@ -579,6 +649,34 @@ def _crossfade_prompts(cue: PromptMix, live: PromptMix, blend: Any) -> PromptMix
 
 def _mix(a: float, b: float, x: float) -> float:
     return a + (b - a) * x
+
+
+def _lyric_prompt(line: Any, settings: Any) -> str | None:
+    """The prompt of one lyric line: its rewrite, else the template; None for a skipped line."""
+    rewrite = settings.rewrite
+    if line.line in rewrite:
+        return rewrite[line.line]
+    for key, prompt in rewrite.items():
+        if isinstance(key, str) and key.strip().lower() == line.text.strip().lower():
+            return prompt
+    text = line.text
+    lowered = text.lower()
+    if not any(c.isalnum() for c in text) or any(word.lower() in lowered for word in settings.skip if word):
+        return None
+    made = settings.template.format(line=text, setting=settings.setting, style=settings.style, n=line.line)
+    parts = [part.strip() for part in made.split(",")]
+    return ", ".join(part for part in parts if part)
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    groups: list[list[int]] = []
+    for number in numbers:
+        if groups and groups[-1][1] == number - 1:
+            groups[-1][1] = number
+        else:
+            groups.append([number, number])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in groups)
 
 
 #: Each scheduled value's default (what a schedule with no good value near falls back to).

@@ -142,3 +142,25 @@ def test_a_line_past_the_end_and_a_rewrite_of_no_line(tmp_path: Path) -> None:
     with pytest.raises(SetlistError, match="lyrics file not found") as missing:
         load_setlist(tmp_path / "set.yaml")
     assert missing.value.line == 9 and missing.value.field == "songs[0].lyrics"
+
+
+def test_check_lists_the_lyric_cues_and_schedule_warnings(tmp_path: Path) -> None:
+    import shutil
+
+    from vj.commands.check import check_setlist
+
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copy(repo / "setlists" / "demo-track.ogg", tmp_path / "demo-track.ogg")
+    text = (repo / "setlists" / "demo.yaml").read_text()
+    text = text.replace('    prompt: "a slow spiral of stars"\n',
+                        '    prompt: "a slow spiral of stars"\n    lyrics: demo.lrc\n'
+                        '    lyric_prompts: {setting: "a neon city at night", snap: downbeat}\n', 1)
+    text = text.replace('translation_y: "0:(0)"', 'translation_y: "0:(0), 0:(1) 10:(2)"', 1)
+    (tmp_path / "demo.yaml").write_text(text)
+    (tmp_path / "demo.lrc").write_text("[00:01.00]City lights are calling\n[00:09.00]Into the dawn\n")
+    report = check_setlist(tmp_path / "demo.yaml")
+    assert "lyrics: demo.lrc: 2 timed line(s), 2 lyric cue(s)" in report
+    assert "0:02.0  bar 2.1      line 1    City lights are calling, a neon city at night" in report
+    assert "0:10.0  bar 6.1      line 2    Into the dawn, a neon city at night" in report
+    assert "warning: camera.translation_y: duplicate key '0'" in report
+    assert "warning: camera.translation_y: missing ','" in report

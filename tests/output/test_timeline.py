@@ -65,3 +65,12 @@ def test_camera_curves_get_a_row_of_their_own(tmp_path):
         np.abs(plain - [255, 193, 69]).sum(axis=2) < 60).sum()
     # a flat curve and an empty one are drawn (or left out) without failing
     render_timeline(tmp_path / "flat.png", curves={"fov": ([0.0, 20.0], [40.0, 40.0]), "near": ([], [])}, **data)
+
+
+def test_lyric_lines_are_written_along_the_waveform(tmp_path):
+    data = song_data(duration=20.0, thumbnails=5)
+    plain = read(render_timeline(tmp_path / "plain.png", **data))
+    lyrics = [(t, f"a sung line number {i}") for i, t in enumerate(np.linspace(1, 19, 12))]
+    with_lyrics = read(render_timeline(tmp_path / "lyrics.png", lyrics=lyrics, **data))
+    yellow = lambda p: (np.abs(p - [247, 227, 109]).sum(axis=2) < 40).sum()  # noqa: E731
+    assert yellow(with_lyrics) > yellow(plain) + 200

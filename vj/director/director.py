@@ -595,6 +595,16 @@ class Director:
 
     # ---- for timelines and HUDs -----------------------------------------------------------
 
+    def schedule_warnings(self) -> list[tuple[str, str]]:
+        """(field, warning) for each schedule whose loose syntax was read one way."""
+        out = [(f"camera.{name}", w) for name, schedule in self._camera.items() for w in schedule.warnings]
+        for style, compiled in self._styles.items():
+            for group in ("numbers", "post", "look"):
+                prefix = f"styles.{style}." + ("" if group == "numbers" else f"{group}.")
+                out.extend((prefix + name, w) for name, schedule in compiled[group].items()
+                           for w in schedule.warnings)
+        return out
+
     def camera_curves(self, duration: float, points: int = 1200) -> dict[str, tuple[list[float], list[float]]]:
         """(times, values) of each camera schedule that is not constant, for the timeline picture:
         the schedules alone, as the show evaluates them with the clock at each time and the audio

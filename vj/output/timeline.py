@@ -56,6 +56,7 @@ def render_timeline(
     title: str = "",
     bar_times: Sequence[float] | None = None,
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    lyrics: Sequence[tuple[float, str]] = (),
     width_px: int = 2200,
 ) -> Path:
     """Draw the timeline of ``duration`` seconds to the PNG ``path`` (atomically); returns the path.
@@ -65,7 +66,8 @@ def render_timeline(
     (time, prompt text, style name); ``thumbnails`` (time, H×W×3 uint8); ``bar_times`` the start of
     each bar (bar 1 first) for the bar-number axis. ``curves`` maps a name (the song's camera
     schedules that move: zoom, angle, ...) to (times, values), each drawn in its own lane scaled
-    to its own range. Every row but the time axis is optional.
+    to its own range. ``lyrics`` (time, sung line) are written along the waveform's foot. Every
+    row but the time axis is optional.
     """
     path = Path(path)
     duration = max(float(duration), 1e-3)
@@ -94,6 +96,7 @@ def render_timeline(
     for axes in (wave_axes, band_axes):
         _draw_beats(axes, beat_times, downbeat_times, duration)
     _draw_waveform(wave_axes, envelope, onset_times, onset_strengths, duration)
+    _draw_lyrics(wave_axes, lyrics, duration, width_px)
     _draw_bands(band_axes, bands or {})
     if curve_axes is not None:
         _draw_beats(curve_axes, (), downbeat_times, duration)
@@ -212,6 +215,25 @@ def _draw_bands(axes, bands: Mapping[str, tuple[Sequence[float], Sequence[float]
         axes.text(0.003, lane + 0.55, name, transform=axes.get_yaxis_transform(), color=colour,
                   fontsize=11, fontweight="bold", va="center", ha="left", zorder=5,
                   bbox={"facecolor": PANEL, "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
+
+
+LYRIC = "#f7e36d"
+
+
+def _draw_lyrics(axes, lyrics: Sequence[tuple[float, str]], duration: float, width_px: int) -> None:
+    """Each lyric line at its time along the foot of the waveform row, on two staggered levels,
+    cut to the room before the next line two places on."""
+    shown = sorted((float(t), str(text)) for t, text in lyrics if 0 <= t <= duration)
+    if not shown:
+        return
+    px_per_second = axes.get_position().width * width_px / duration
+    for number, (time, text) in enumerate(shown):
+        after = shown[number + 2][0] if number + 2 < len(shown) else duration
+        room = max(4, int((after - time) * px_per_second / CHAR_PX) - 2)
+        level = number % 2
+        axes.vlines([time], -1.08, -0.78 + 0.22 * level, colors=LYRIC, linewidth=0.9, alpha=0.8, zorder=4)
+        axes.text(time + 3 / px_per_second, -1.02 + 0.22 * level, shorten(text, min(room, 48)), color=LYRIC,
+                  fontsize=9, va="bottom", ha="left", zorder=6)
 
 
 #: Curve colours, one per camera schedule in order.

@@ -312,6 +312,8 @@ def test_the_seed_variable_and_keys_written_as_expressions() -> None:
     quarter = parse_schedule("0:(0), max_f/4-5:(1), max_f:(2)", timing)
     assert [k.frame for k in quarter.keyframes] == [0.0, 19.0, 99.0]  # int(99/4 - 5) == 19
     assert [k.key for k in quarter.keyframes] == ["0", "max_f/4-5", "max_f"]
+    quoted = parse_schedule('0:(0), "floor(max_f/3)":(1), "(max_f/2)":(2)', timing)  # anything in quotes
+    assert [k.frame for k in quoted.keyframes] == [0.0, 33.0, 49.0]
 
 
 def test_duplicate_keys_the_later_wins_with_a_warning() -> None:

@@ -107,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_arguments(schedule)
     schedule.set_defaults(run=run_schedule)
 
+    drafter = commands.add_parser("draft", help="write a first, commented setlist for a song from its analysis",
+                                  description="Analyse a song and write a complete, commented setlist: tempo, meter "
+                                  "and first downbeat, sections (a style per kind of section), camera keyframes on "
+                                  "bar lines, and lyric cues with --lyrics. Everything in it is yours to edit.")
+    drafter.add_argument("song", type=Path, help="the song's audio file")
+    drafter.add_argument("--lyrics", type=Path, help="synced lyrics (.lrc or .srt): each line a prompt cue")
+    drafter.add_argument("-o", "--output", type=Path, help="the setlist to write (default: <song>.yaml beside it)")
+    drafter.add_argument("--fps", type=positive(float), default=24.0, help="frames per second (default 24)")
+    drafter.set_defaults(run=_run_draft)
+
     importer = commands.add_parser("import", help="turn another tool's settings into a setlist (deforum)")
     sources = importer.add_subparsers(dest="source", metavar="SOURCE", required=True)
     deforum = sources.add_parser("deforum", help="a Deforum settings file (*_settings.txt / .json) → a setlist",
@@ -300,6 +310,17 @@ def _run_recover(args: argparse.Namespace) -> int:
 
     source, finished = recover(args.file)
     print(f"recovered {source} -> {finished.output} ({finished.frames} frames, {finished.seconds:.2f} s)")
+    return 0
+
+
+def _run_draft(args: argparse.Namespace) -> int:
+    from vj.commands.draft import draft
+
+    written, text = draft(args.song, args.output, lyrics=args.lyrics, fps=args.fps)
+    for line in text.splitlines():
+        if line.startswith("# Found:") or line.startswith("#   bar") or line.startswith("# Could not"):
+            print(line[2:])
+    print(f"wrote {written}: rehearse it with `vj rehearse {written}`")
     return 0
 
 

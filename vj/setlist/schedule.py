@@ -413,6 +413,9 @@ def _parse_keyframes(text: str, timing: KeyTiming) -> tuple[tuple[Keyframe, ...]
     i = _skip_space(text, 0)
     while i < n:
         key_start = i
+        if text[i] in "\"'":  # a quoted key may hold anything, "(max_f/2)" too
+            closing = text.find(text[i], i + 1)
+            i = closing + 1 if closing > 0 else i
         while i < n and text[i] not in ":(),":
             i += 1
         key = text[key_start:i].strip()

@@ -37,6 +37,7 @@ Everything is parsed and compiled once; :meth:`Schedule.value` is a bisect and a
 from __future__ import annotations
 
 import bisect
+import gc
 import math
 import re
 from dataclasses import dataclass
@@ -337,8 +338,17 @@ def parse_schedule(text: str | int | float, timing: KeyTiming,
     if not _is_keyed(text):
         value = _value(text, text, 0, "")
         return Schedule(text, mode, (Keyframe(0.0, value, "0", 1),), timing, bare=True)
-    keyframes, warnings = _parse_keyframes(text, timing)
-    return Schedule(text, mode, keyframes, timing, warnings=warnings)
+    # Long schedules make tens of thousands of small objects: the cyclic collector would walk the
+    # growing heap again and again (a third of the time at 18,000 keys) and finds nothing to free.
+    collecting = gc.isenabled()
+    if collecting and len(text) > 20_000:
+        gc.disable()
+    try:
+        keyframes, warnings = _parse_keyframes(text, timing)
+        return Schedule(text, mode, keyframes, timing, warnings=warnings)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -377,16 +387,19 @@ def _value(value_text: str, text: str, offset: int, key: str, *,
         raise ScheduleError(f"bad expression{where}: {exc.reason}", text, column) from exc
 
 
+_SPACE = re.compile(r"\s*")
+
+
 def _skip_space(text: str, i: int) -> int:
-    while i < len(text) and text[i].isspace():
-        i += 1
-    return i
+    return _SPACE.match(text, i).end()  # type: ignore[union-attr]
 
 
 #: Deforum's ``check_is_number`` after ``sanitize_value`` (quotes and parentheses removed): only
 #: such a value is a number that is interpolated; anything else (``( 1.0 )``, ``1e-3``, ``1.``)
 #: goes to numexpr and is evaluated at every frame from its key to the next, i.e. held.
 _DEFORUM_NUMBER = re.compile(r"^[+-]?[0-9]*(?:\.[0-9]+)?$")
+#: Where a key ends.
+_KEY_END = re.compile(r"[:(),]")
 #: What a key written as an expression may read.
 _KEY_NAMES = frozenset({"max_f", "s", "fps", "bpm"})
 
@@ -416,8 +429,8 @@ def _parse_keyframes(text: str, timing: KeyTiming) -> tuple[tuple[Keyframe, ...]
         if text[i] in "\"'":  # a quoted key may hold anything, "(max_f/2)" too
             closing = text.find(text[i], i + 1)
             i = closing + 1 if closing > 0 else i
-        while i < n and text[i] not in ":(),":
-            i += 1
+        stop = _KEY_END.search(text, i)
+        i = stop.start() if stop else n
         key = text[key_start:i].strip()
         if not key:
             what = f"'{text[i]}'" if i < n else "the end"
@@ -449,15 +462,19 @@ def _parse_keyframes(text: str, timing: KeyTiming) -> tuple[tuple[Keyframe, ...]
                                 text, i + 1)
         opening = i
         depth = 0
-        while i < n:
-            char = text[i]
-            if char == "(":
-                depth += 1
-            elif char == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            i += 1
+        closing = text.find(")", i + 1)
+        if closing > 0 and text.find("(", i + 1, closing) < 0:  # no inner parentheses: found in C
+            i = closing
+        else:
+            while i < n:
+                char = text[i]
+                if char == "(":
+                    depth += 1
+                elif char == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                i += 1
         if depth != 0:
             raise ScheduleError(f"unbalanced parentheses: the '(' of key '{key}' is never closed",
                                 text, opening + 1)

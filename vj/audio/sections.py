@@ -94,7 +94,7 @@ def novelty_curve(features: np.ndarray, kernel_bars: int = 4) -> np.ndarray:
         block = similarity[a:b, a:b]
         k = kernel[a - lo:half * 2 - (hi - b), a - lo:half * 2 - (hi - b)]
         weight = np.abs(k).sum()
-        novelty[i] = -(block * k).sum() / weight if weight > 0 else 0.0
+        novelty[i] = (block * k).sum() / weight if weight > 0 else 0.0
     return np.maximum(novelty, 0.0)
 
 

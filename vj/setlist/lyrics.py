@@ -61,9 +61,14 @@ def read_lyrics(path: str | Path, field: str | None = None) -> list[LyricLine]:
         line = raw[:exc.start].count(b"\n") + 1
         raise SetlistError(f"the lyrics are not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as "
                            "UTF-8", file=str(path), line=line, field=field) from None
-    if path.suffix.lower() == ".srt":
-        return parse_srt(text, str(path))
-    return parse_lrc(text, str(path))
+    try:
+        if path.suffix.lower() == ".srt":
+            return parse_srt(text, str(path))
+        return parse_lrc(text, str(path))
+    except SetlistError as exc:
+        if field is None:
+            raise
+        raise SetlistError(exc.message, file=exc.file, line=exc.line, field=field) from None
 
 
 def parse_lrc(text: str, file: str = "<lyrics>") -> list[LyricLine]:

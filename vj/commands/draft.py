@@ -89,6 +89,9 @@ def draft(audio: str | os.PathLike[str], output: str | os.PathLike[str] | None =
     peak = max((float(abs(x).max()) for x in preview[1:] if len(x)), default=0.0)
     level = 20 * math.log10(peak) if peak > 0 else -math.inf
     grid = analysis.grid()
+    if grid.offset < 0:  # bar 1 is the first downbeat inside the song: the grid the file pins
+        first = grid.time_of_bar(math.ceil(grid.bar_at(0.0) - 1e-9))
+        grid = analysis.grid(bpm=grid.bpm, offset=first, beats_per_bar=grid.beats_per_bar)
     if level < QUIET_DBFS:
         sections = []
         notes.append(f"too quiet to find sections (peak {level:.0f} dBFS, below {QUIET_DBFS:.0f}): one section")
@@ -178,7 +181,7 @@ def _setlist_text(audio: Path, out: Path, analysis, grid, sections, notes: list[
         f"    # the tempo grid as analysed, pinned so rehearsal and the show agree (vj check shows both)",
         f"    bpm: {grid.bpm:.2f}",
         f"    beats_per_bar: {grid.beats_per_bar}",
-        f"    first_downbeat: {max(grid.offset, 0.0):.3f}",
+        f"    first_downbeat: {grid.offset:.3f}",
         f"    style: {first.name}",
         f"    prompt: {_q(first.subject)}",
     ]

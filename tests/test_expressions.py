@@ -250,3 +250,10 @@ def test_function_signatures_document_defaults() -> None:
     assert signatures["min"] == "min(a, b, ...)"
     assert {"sin", "where", "clamp", "mix", "lerp", "smoothstep", "saw", "tri", "sq", "wave",
             "ease_in", "ease_out", "ease_in_out", "bounce", "elastic", "arcsin"} <= set(signatures)
+
+
+def test_numexprs_other_function_names() -> None:
+    """numexpr (Deforum's evaluator) spells these so; schedules using them paste in unchanged."""
+    assert value("arcsinh(1) + arccosh(2) + arctanh(0.5)") == pytest.approx(
+        math.asinh(1) + math.acosh(2) + math.atanh(0.5))
+    assert value("log1p(t) - expm1(0.5)", t=3) == pytest.approx(math.log1p(3) - math.expm1(0.5))

@@ -245,6 +245,9 @@ _FUNCTIONS: dict[str, _Function] = {
     # numexpr spellings, so Deforum schedules paste in unchanged
     "arcsin": _f(math.asin, "x"), "arccos": _f(math.acos, "x"), "arctan": _f(math.atan, "x"),
     "arctan2": _f(math.atan2, "y x"),
+    "asinh": _f(math.asinh, "x"), "acosh": _f(math.acosh, "x"), "atanh": _f(math.atanh, "x"),
+    "arcsinh": _f(math.asinh, "x"), "arccosh": _f(math.acosh, "x"), "arctanh": _f(math.atanh, "x"),
+    "log1p": _f(math.log1p, "x"), "expm1": _f(math.expm1, "x"),
     "sqrt": _f(math.sqrt, "x"), "exp": _f(math.exp, "x"), "log": _f(_log, "x base", math.e),
     "log10": _f(math.log10, "x"), "abs": _f(math.fabs, "x"), "sign": _f(_sign, "x"),
     "floor": _f(_floor, "x"), "ceil": _f(_ceil, "x"), "round": _f(_round, "x digits", 0.0),

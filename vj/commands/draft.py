@@ -178,7 +178,7 @@ def _setlist_text(audio: Path, out: Path, analysis, grid, sections, notes: list[
         "songs:",
         f"  - name: {_q(name)}",
         f"    audio: {_q(_relative(audio, folder))}",
-        f"    # the tempo grid as analysed, pinned so rehearsal and the show agree (vj check shows both)",
+        "    # the tempo grid as analysed, pinned so rehearsal and the show agree (vj check shows both)",
         f"    bpm: {grid.bpm:.2f}",
         f"    beats_per_bar: {grid.beats_per_bar}",
         f"    first_downbeat: {grid.offset:.3f}",

@@ -33,7 +33,7 @@ def demo_copy(tmp_path: Path) -> Path:
 def test_help_lists_commands() -> None:
     result = vj("--help")
     assert result.returncode == 0
-    for command in ("rehearse", "check", "analyse", "devices", "compile", "midi-learn"):
+    for command in ("rehearse", "check", "analyse", "devices", "compile", "midi-learn", "schedule", "import", "draft"):
         assert command in result.stdout
     assert "--seconds" in vj("rehearse", "--help").stdout
 

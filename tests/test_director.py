@@ -238,3 +238,67 @@ def test_style_numbers_reach_the_generator_by_the_tables_names(tmp_path: Path) -
 
     params = make(tmp_path).frame_params(0, 0.0, Features())
     assert set(params.style) == set(frame_value_names("style")) | {"coherence_reference_palette"}
+
+
+# ---- schedules as Deforum evaluates them (issue 12) -------------------------------------------
+
+DEFORUM_SET = """\
+seed: 1234
+songs:
+  - name: one
+    audio: one.wav
+    camera:
+      zoom: "0:(1/(t-5)), 20:(0), 30:(1.01)"
+      angle: '0:(s), 1:(0), "max_f-1":(s)'
+      translation_x: "0:(1), 0:(3)"
+"""
+
+
+def test_deforum_seed_expression_keys_and_safe_camera_values(tmp_path: Path) -> None:
+    director = make(tmp_path, DEFORUM_SET, duration=4.0)   # 40 frames: max_f = 39
+    assert director.environment(0, 0.0, Features())["s"] == 1234.0
+    frames = run(director, 3.9)
+    angles = [frames[round(i / FPS, 3)].camera.angle for i in range(40)]
+    assert angles[0] == 1234.0 and angles[1] == 0.0 and angles[38] == 1234.0 == angles[39]
+    assert frames[0.0].camera.translation_x == 3.0           # the later duplicate wins
+    zooms = [frames[round(i / FPS, 3)].camera.zoom for i in range(40)]
+    assert all(math.isfinite(z) and z >= 0.01 for z in zooms)
+    # frame 5 is 1/0: bridged from frames 4 and 6, (-1 + 1) / 2 = 0, which the camera gets as 0.01
+    assert zooms[5] == 0.01
+    assert zooms[6] == pytest.approx(1.0)                    # 1/(6-5)
+    assert zooms[20] == 0.01                                 # a zoom of 0 is degenerate: clamped
+    assert zooms[30] == pytest.approx(1.01)
+
+
+def test_a_big_schedule_builds_fast(tmp_path: Path) -> None:
+    import time
+
+    keys = ", ".join(f"{i}:({1 + (i % 5) * 0.001})" for i in range(18000))
+    text = (SET.split("    camera:")[0] + f'    camera:\n      mode: 3d\n      zoom: "{keys}"\n'
+            f'      fov: "{", ".join(f"{i}:({40 + i % 5})" for i in range(18000))}"\n      translation_z: "{keys}"\n')
+    path = tmp_path / "big.yaml"
+    path.write_text(text)
+    setlist = load_setlist(path)
+    start = time.perf_counter()
+    director = Director(setlist, setlist.songs[0], GRID, 30.0, duration=600.0)
+    assert time.perf_counter() - start < 2.0
+    assert director.frame_params(0, 0.0, Features()).camera.fov == pytest.approx(40)
+
+
+def test_a_tempo_change_places_beat_keys_again_without_recompiling(tmp_path: Path) -> None:
+    from vj.audio.clock import TempoClock
+
+    text = SET.replace('zoom: "0:(1.0), 2s:(1.1)"', 'zoom: "0:(1.0), 8b:(1.1)"')
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    setlist = load_setlist(path)
+    clock = TempoClock(120.0, origin=0.0)
+    director = Director(setlist, setlist.songs[0], clock, FPS, duration=20.0)
+    zoom, angle = director._camera["zoom"], director._camera["translation_x"]
+    assert director.frame_params(0, 0.0, Features()).camera.zoom == 1.0
+    clock.set_bpm(60.0, at=0.0)
+    director.frame_params(1, 0.1, Features())
+    assert director._camera["translation_x"] is angle         # no beat keys: left alone
+    assert director._camera["zoom"] is not zoom
+    assert director._camera["zoom"].keyframes[1].frame == pytest.approx(80.0)  # 8 beats at 1 s
+    assert director._camera["zoom"].keyframes[1].value == zoom.keyframes[1].value

@@ -11,7 +11,7 @@ from vj.features import AUDIO_SOURCES
 
 
 def make_env(**overrides: float) -> dict[str, float]:
-    env = dict(frame=10.0, t=10.0, max_f=999.0, sec=0.4, beat=0.8, bar=0.2, bpm=120.0, fps=25.0,
+    env = dict(frame=10.0, t=10.0, max_f=999.0, s=7.0, sec=0.4, beat=0.8, bar=0.2, bpm=120.0, fps=25.0,
                onset=0.5, low=0.1, mid=0.2, high=0.3, rms=0.4, perc=0.6, harm=0.7, beat_phase=0.8)
     env.update(overrides)
     return env
@@ -23,7 +23,7 @@ def value(text: str, **env: float) -> float:
 
 def test_variable_names_cover_the_audio_features() -> None:
     names = variable_names()
-    for name in ("frame", "t", "max_f", "sec", "beat", "bar", "bpm", "fps", *AUDIO_SOURCES):
+    for name in ("frame", "t", "max_f", "s", "sec", "beat", "bar", "bpm", "fps", *AUDIO_SOURCES):
         assert name in names
     assert set(make_env()) == set(names)
 
@@ -250,3 +250,10 @@ def test_function_signatures_document_defaults() -> None:
     assert signatures["min"] == "min(a, b, ...)"
     assert {"sin", "where", "clamp", "mix", "lerp", "smoothstep", "saw", "tri", "sq", "wave",
             "ease_in", "ease_out", "ease_in_out", "bounce", "elastic", "arcsin"} <= set(signatures)
+
+
+def test_numexprs_other_function_names() -> None:
+    """numexpr (Deforum's evaluator) spells these so; schedules using them paste in unchanged."""
+    assert value("arcsinh(1) + arccosh(2) + arctanh(0.5)") == pytest.approx(
+        math.asinh(1) + math.acosh(2) + math.atanh(0.5))
+    assert value("log1p(t) - expm1(0.5)", t=3) == pytest.approx(math.log1p(3) - math.expm1(0.5))

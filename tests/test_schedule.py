@@ -94,7 +94,7 @@ def test_before_the_first_key_holds_and_fractional_frames_interpolate() -> None:
 
 
 def test_whitespace_trailing_comma_and_key_order() -> None:
-    a = values("  0 : ( 1 ) ,\n 32:(1.05) , ", [0, 16, 40])
+    a = values("  0 : (1) ,\n 32:(1.05) , ", [0, 16, 40])
     b = values("32:(1.05), 0:(1)", [0, 16, 40])  # Disco and Deforum keep keys in a dict
     assert a == b == pytest.approx([1.0, 1.025, 1.05])
     assert values('"0":(1), \'32\':(1.05)', [16]) == pytest.approx([1.025])  # Deforum's quoted keys
@@ -233,15 +233,15 @@ def test_runtime_expression_failure_raises_expression_error() -> None:
     ("0:(1", "the '(' of key '0' is never closed", 3),
     ("0:(sin(t), 5:(1)", "the '(' of key '0' is never closed", 3),
     ("0:(1)), 5:(2)", "unexpected ')'", 6),
-    ("0:(1) 5:(2)", "expected ',' between keyframes, found '5'", 7),
+    ("0:(1) *5:(2)", "expected ',' between keyframes, found '*'", 7),
     ("0:(1), ,5:(2)", "missing key before ','", 8),
     (":(1)", "missing key before ':'", 1),
-    ("0:(1), 0:(2)", "duplicate key '0'", 8),
-    ("0:(1), 0s:(2)", "duplicate key '0s' (frame 0, same as '0')", 8),
-    ("0:(1), 4b:(2), 1bar:(3)", "duplicate key '1bar' (frame 48, same as '4b')", 16),
+    ("0: 10: (1)", "two keys '0' and '10' for one value: keep one, e.g. 10:(...)", 4),
     ("0:(1), 4q:(2)", "bad key unit 'q' in key '4q'", 9),
     ("0:(1), x:(2)", "bad key 'x'", 8),
-    ('"max_f-2":(1)', "are not supported", 2),
+    ('"max_f-2":(1)', "reads max_f, the last frame, and the song's length is not known", 2),
+    ('"t-2":(1)', "a key may read only max_f, s, fps and bpm, not t", 2),
+    ('"fps/0":(1)', "division by zero", 2),
     ("0:(), 4:(1)", "empty value for key '0'", 3),
     ("0:(1), 5:(sin(tt))", "bad expression for key '5': unknown name 'tt'", 15),
     ("0:(1), 16b:(1 +* 2)", "bad expression for key '16b': syntax error", 16),
@@ -295,3 +295,98 @@ def test_key_timing_from_a_grid_is_a_snapshot() -> None:
     timing = KeyTiming.from_grid(24.0, clock)
     clock.set_bpm(60.0, at=10.0)
     assert timing.seconds_per_beat == 0.5 and timing.to_frame(4, "b") == (0.25 + 2.0) * 24
+
+
+# ---- as Deforum reads them (issue 12) ----------------------------------------------------------
+
+DEFORUM_SEED_SCHEDULE = '0:(s), 1:(-1), "max_f-2":(-1), "max_f-1":(s)'  # Deforum's own default
+
+
+def test_the_seed_variable_and_keys_written_as_expressions() -> None:
+    timing = KeyTiming(fps=24.0, seconds_per_beat=0.5, max_frames=100, seed=7.0)
+    schedule = parse_schedule(DEFORUM_SEED_SCHEDULE, timing)
+    assert [k.frame for k in schedule.keyframes] == [0.0, 1.0, 97.0, 98.0]  # max_f = 99
+    got = [schedule.value({**env(f), "s": 42.0}) for f in (0, 1, 50, 97, 98, 99)]
+    assert got == [42.0, -1.0, -1.0, -1.0, 42.0, 42.0]
+    # Deforum truncates a key's value to a whole frame; bare max_f is a key too
+    quarter = parse_schedule("0:(0), max_f/4-5:(1), max_f:(2)", timing)
+    assert [k.frame for k in quarter.keyframes] == [0.0, 19.0, 99.0]  # int(99/4 - 5) == 19
+    assert [k.key for k in quarter.keyframes] == ["0", "max_f/4-5", "max_f"]
+    quoted = parse_schedule('0:(0), "floor(max_f/3)":(1), "(max_f/2)":(2)', timing)  # anything in quotes
+    assert [k.frame for k in quoted.keyframes] == [0.0, 33.0, 49.0]
+
+
+def test_duplicate_keys_the_later_wins_with_a_warning() -> None:
+    schedule = parse_schedule("0:(1), 10:(5), 0:(2)", TIMING)
+    assert [(k.frame, k.value) for k in schedule.keyframes] == [(0.0, 2.0), (10.0, 5.0)]
+    assert "duplicate key '0'" in schedule.warnings[0] and "later" in schedule.warnings[0]
+    same_frame = parse_schedule("0:(1), 4b:(2), 1bar:(3)", TIMING)  # 4b == 1bar == frame 48
+    assert [(k.frame, k.value) for k in same_frame.keyframes] == [(0.0, 1.0), (48.0, 3.0)]
+    assert "same as '4b'" in same_frame.warnings[0]
+
+
+def test_deforums_loose_syntax_read_one_way() -> None:
+    missing_comma = parse_schedule("0:(1) 10:(2)", TIMING)
+    assert [(k.frame, k.value) for k in missing_comma.keyframes] == [(0.0, 1.0), (10.0, 2.0)]
+    assert "missing ','" in missing_comma.warnings[0]
+    twice = parse_schedule("0: 0: (0), 10:(1)", TIMING)
+    assert [(k.frame, k.value) for k in twice.keyframes] == [(0.0, 0.0), (10.0, 1.0)]
+    assert "written twice" in twice.warnings[0]
+    assert parse_schedule("0:(0), 10:(1)", TIMING).warnings == ()
+
+
+@pytest.mark.parametrize("held", ["( 1.0 )", "(1e0)", "(1.)", "( 1 )"])
+def test_values_deforum_does_not_read_as_numbers_hold_until_the_next_key(held) -> None:
+    # Deforum's check_is_number fails on inner spaces, exponents and a trailing dot: numexpr
+    # evaluates the value at every frame up to the next key (held), where a number would ramp.
+    text = f"0:{held}, 10:(3)"
+    assert values(text, [0, 5, 9, 10]) == [1.0, 1.0, 1.0, 3.0]
+    assert values(text, range(20)) == pytest.approx(
+        deforum_inbetweens({0: lambda t: 1.0, 10: 3.0}, 20))
+    assert values("0:(1), 10:(3)", [5]) == [2.0]  # a plain number interpolates
+    # a number before a held value ramps towards it, as pandas fills the gap
+    assert values(f"0:(0), 10:{held}, 20:(0)", [5, 10, 15, 20]) == [0.5, 1.0, 1.0, 0.0]
+
+
+def test_non_finite_frames_are_left_out_and_interpolated_over() -> None:
+    # 1/(t-5) is infinite at frame 5; Deforum leaves it out and interpolates 4 -> 6
+    schedule = parse_schedule("0:(1/(t-5))", TIMING)
+    with pytest.raises(ExpressionError):
+        schedule.value(env(5))
+    assert schedule.finite_value(env(5)) == pytest.approx((1 / (4 - 5) + 1 / (6 - 5)) / 2)
+    assert schedule.finite_value(env(4)) == pytest.approx(-1.0)
+    # a run of bad frames (sqrt of a negative number from frame 10 on): the last good value holds
+    tail = parse_schedule("0:(sqrt(9-t))", TIMING)
+    assert tail.finite_value({**env(12), "max_f": 20.0}) == pytest.approx(0.0)
+    # a bad stretch at the start: the first good value holds back to frame 0
+    head = parse_schedule("0:(log(t-2))", TIMING)
+    assert head.finite_value(env(0)) == pytest.approx(0.0)  # log(3-2) at frame 3
+    assert parse_schedule("0:(1/(t-t))", TIMING).finite_value(env(3)) is None  # nowhere good
+
+
+def test_parsing_is_linear_in_the_number_of_keys() -> None:
+    import time
+
+    def parse_time(count: int) -> float:
+        text = ", ".join(f"{i}:({1 + (i % 7) * 0.001})" for i in range(count))
+        start = time.perf_counter()
+        schedule = parse_schedule(text, TIMING)
+        elapsed = time.perf_counter() - start
+        assert len(schedule.keyframes) == count
+        return elapsed
+
+    parse_time(500)  # warm up
+    small, large = min(parse_time(2000) for _ in range(2)), min(parse_time(16000) for _ in range(2))
+    assert large < 1.0
+    assert large / small < 8 * 3  # 8x the keys: linear, with room for a noisy machine
+
+
+def test_a_tempo_change_retimes_only_schedules_in_beats() -> None:
+    frames = parse_schedule("0:(1), 48:(2)", TIMING)
+    beats = parse_schedule("0:(1), 4b:(2), 2bar:(3)", TIMING)
+    slower = KeyTiming(fps=24.0, seconds_per_beat=1.0)
+    assert frames.retimed(slower) is frames and not frames.follows_tempo
+    moved = beats.retimed(slower)
+    assert moved is not beats and [k.frame for k in moved.keyframes] == [0.0, 96.0, 192.0]
+    assert moved.keyframes[1].value is beats.keyframes[1].value  # nothing compiled again
+    assert moved.value(env(48, slower)) == pytest.approx(1.5)

@@ -98,6 +98,38 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("file", type=Path, help="the *.partial.mp4 file (or the name it was recording to)")
     recover.set_defaults(run=_run_recover)
 
+    from vj.commands.schedule import add_schedule_arguments, run_schedule
+
+    schedule = commands.add_parser(
+        "schedule", help="a schedule string's value at every frame (or --csv, --plot), as the show evaluates it",
+        description="Evaluate a keyframe schedule with the show's evaluator and print its value at every frame "
+        "(--csv: frame,value rows; --plot: a PNG of the curve). Audio features read as 0.")
+    add_schedule_arguments(schedule)
+    schedule.set_defaults(run=run_schedule)
+
+    drafter = commands.add_parser("draft", help="write a first, commented setlist for a song from its analysis",
+                                  description="Analyse a song and write a complete, commented setlist: tempo, meter "
+                                  "and first downbeat, sections (a style per kind of section), camera keyframes on "
+                                  "bar lines, and lyric cues with --lyrics. Everything in it is yours to edit.")
+    drafter.add_argument("song", type=Path, help="the song's audio file")
+    drafter.add_argument("--lyrics", type=Path, help="synced lyrics (.lrc or .srt): each line a prompt cue")
+    drafter.add_argument("-o", "--output", type=Path, help="the setlist to write (default: <song>.yaml beside it)")
+    drafter.add_argument("--fps", type=positive(float), default=24.0, help="frames per second (default 24)")
+    drafter.set_defaults(run=_run_draft)
+
+    importer = commands.add_parser("import", help="turn another tool's settings into a setlist (deforum)")
+    sources = importer.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    deforum = sources.add_parser("deforum", help="a Deforum settings file (*_settings.txt / .json) → a setlist",
+                                 description="Turn a Deforum settings file into a setlist: prompts by frame become "
+                                 "cues, the schedules stay Deforum's strings, and every setting vj has no "
+                                 "equivalent for becomes a comment.")
+    deforum.add_argument("settings", type=Path, help="the Deforum settings file (JSON)")
+    deforum.add_argument("-o", "--output", type=Path, help="the setlist to write (default: <settings>.yaml beside it)")
+    deforum.add_argument("--audio", help="the song's audio file, written as the song's audio:")
+    deforum.add_argument("--keep-unknown", action="store_true",
+                         help="settings this vj does not know as Deforum's become comments instead of an error")
+    deforum.set_defaults(run=_run_import_deforum)
+
     devices = commands.add_parser("devices", help="list audio inputs, MIDI ports and monitors")
     devices.set_defaults(run=_run_devices)
 
@@ -278,6 +310,26 @@ def _run_recover(args: argparse.Namespace) -> int:
 
     source, finished = recover(args.file)
     print(f"recovered {source} -> {finished.output} ({finished.frames} frames, {finished.seconds:.2f} s)")
+    return 0
+
+
+def _run_draft(args: argparse.Namespace) -> int:
+    from vj.commands.draft import draft
+
+    written, text = draft(args.song, args.output, lyrics=args.lyrics, fps=args.fps)
+    for line in text.splitlines():
+        if line.startswith("# Found:") or line.startswith("#   bar") or line.startswith("# Could not"):
+            print(line[2:])
+    print(f"wrote {written}: rehearse it with `vj rehearse {written}`")
+    return 0
+
+
+def _run_import_deforum(args: argparse.Namespace) -> int:
+    from vj.commands.import_deforum import import_deforum
+
+    written, _ = import_deforum(args.settings, args.output, keep_unknown=args.keep_unknown, audio=args.audio)
+    print(f"wrote {written}: check it with `vj check {written}` (give the song's audio first)"
+          if not args.audio else f"wrote {written}")
     return 0
 
 

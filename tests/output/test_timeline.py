@@ -50,3 +50,27 @@ def test_shorten_cuts_at_a_word_with_an_ellipsis():
     assert shorten("short prompt") == "short prompt"
     cut = shorten("a neon jellyfish drifting through a flooded cathedral", 30)
     assert len(cut) <= 30 and cut.endswith("…") and cut.startswith("a neon jellyfish")
+
+
+def test_camera_curves_get_a_row_of_their_own(tmp_path):
+    data = song_data(duration=20.0, thumbnails=5)
+    times = list(np.linspace(0, 20, 200))
+    curves = {"zoom": (times, [1.0 + 0.02 * np.sin(t) for t in times]),
+              "angle": (times, [float(t % 4) for t in times])}
+    plain = read(render_timeline(tmp_path / "plain.png", **data))
+    with_curves = read(render_timeline(tmp_path / "curves.png", curves=curves, **data))
+    assert with_curves.shape[0] > plain.shape[0] and with_curves.shape[1] == 2200
+    # the curve lanes carry the curve colours (zoom cyan-ish, angle amber)
+    assert (np.abs(with_curves - [255, 193, 69]).sum(axis=2) < 60).sum() > (
+        np.abs(plain - [255, 193, 69]).sum(axis=2) < 60).sum()
+    # a flat curve and an empty one are drawn (or left out) without failing
+    render_timeline(tmp_path / "flat.png", curves={"fov": ([0.0, 20.0], [40.0, 40.0]), "near": ([], [])}, **data)
+
+
+def test_lyric_lines_are_written_along_the_waveform(tmp_path):
+    data = song_data(duration=20.0, thumbnails=5)
+    plain = read(render_timeline(tmp_path / "plain.png", **data))
+    lyrics = [(t, f"a sung line number {i}") for i, t in enumerate(np.linspace(1, 19, 12))]
+    with_lyrics = read(render_timeline(tmp_path / "lyrics.png", lyrics=lyrics, **data))
+    yellow = lambda p: (np.abs(p - [247, 227, 109]).sum(axis=2) < 40).sum()  # noqa: E731
+    assert yellow(with_lyrics) > yellow(plain) + 200

@@ -36,8 +36,31 @@ def check_setlist(path: Path) -> str:
                      f"{grid.beats_per_bar} beats a bar, bar 1 at {grid.offset:.2f} s, "
                      f"{len(director.cues) - 1} cue(s), {len(director.prompt_table)} prompt(s)")
         lines.extend(_grid_lines(analysis, song))
+        lines.extend(_schedule_lines(director))
+        lines.extend(_lyric_lines(director, grid))
     lines.extend(_check_weights(setlist))
     return "\n".join(lines)
+
+
+def _schedule_lines(director: Director) -> list[str]:
+    """Loose schedule syntax read one way (as Deforum reads it): shown, so it can be tidied."""
+    return [f"      warning: {field}: {warning}" for field, warning in director.schedule_warnings()]
+
+
+def _lyric_lines(director: Director, grid) -> list[str]:
+    """Every lyric cue with its time and bar, the sung line and the prompt it became."""
+    cues = director.lyric_cues
+    if not director.song.lyrics:
+        return []
+    lines = [f"      lyrics: {director.song.lyrics}: {len(director.song.lyric_lines)} timed line(s), "
+             f"{len(cues)} lyric cue(s)"]
+    for start, line, sung, prompt in cues:
+        beat = grid.beat_at(start)
+        bar, in_bar = divmod(beat, grid.beats_per_bar)
+        where = f"bar {int(bar) + 1}.{in_bar + 1:g}" if beat >= 0 else "before bar 1"
+        shown = prompt if prompt.startswith(sung) or sung in prompt else f"{prompt}  (sung: {sung})"
+        lines.append(f"        {format_time(start):>8}  {where:<10} line {line:<4} {shown}")
+    return lines
 
 
 def _grid_lines(analysis, song) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from vj.grid import Grid
@@ -147,7 +147,7 @@ class Director:
         self.duration = duration
         self.onsets = onsets or OnsetLog()
         self.max_frames = int(round((duration or 0) * fps)) or 1
-        self.timing = KeyTiming.from_grid(fps, grid)
+        self.timing = KeyTiming.from_grid(fps, grid, max_frames=self.max_frames, seed=setlist.seed)
         self.cue_mode = song.cue_mode
         self.prompt_table: list[PromptMix] = []
         self.negative_table: list[str] = []
@@ -190,13 +190,17 @@ class Director:
         from vj.camera.motion3d import validate_camera3d
 
         names = ("fov", "near", "far", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
+        numeric = {n: [k for k in schedules[n].keyframes if not isinstance(k.value, Expression)]
+                   for n in names}
         frames = sorted({k.frame for n in names for k in schedules[n].keyframes})
-        for frame in frames:
+        at = dict.fromkeys(names, 0)  # per schedule: its last numeric key at or before the frame
+        for frame in frames:  # one sweep: linear in the keys
             values: dict[str, float] = {}
             for name in names:
-                keys = [k for k in schedules[name].keyframes if not isinstance(k.value, Expression)]
-                at = [k for k in keys if k.frame <= frame] or keys
-                values[name] = float(at[-1].value) if at else (40.0 if name == "fov" else 0.0)
+                keys = numeric[name]
+                while at[name] + 1 < len(keys) and keys[at[name] + 1].frame <= frame:
+                    at[name] += 1
+                values[name] = float(keys[at[name]].value) if keys else (40.0 if name == "fov" else 0.0)
             problems = validate_camera3d(**values)
             if problems:
                 field = problems[0].split()[0]  # every message starts with the field it is about
@@ -227,6 +231,7 @@ class Director:
             raise self.setlist.error(str(exc), base + ("prompt",)) from None
         plans = [CuePlan(0, -math.inf, -math.inf, "start", prompts, style_name, self._style_seed(style_name),
                          0.0, None, song.camera.mode)]
+        inherits: set[int] = set()    # hand cues that keep the prompt before them
         previous_start = -math.inf
         for i, cue in enumerate(song.cues):
             where = base + ("cues", i)
@@ -254,6 +259,7 @@ class Director:
                     cue_prompts = (parse_prompt(cue.prompt),)
                 else:
                     cue_prompts = plans[-1].prompts[-1:]
+                    inherits.add(i + 1)
             except ValueError as exc:
                 raise self.setlist.error(str(exc), where + ("sequence" if cue.sequence else "prompt",)) from None
             style_name = cue.style or plans[-1].style
@@ -264,11 +270,79 @@ class Director:
                 label=cue.label or f"cue {i + 1}", prompts=cue_prompts, style=style_name, seed=seed,
                 transition=transition, advance=advance_rule(cue.advance) if cue.sequence else None,
                 camera_mode=cue.camera_mode or plans[-1].camera_mode))
+        plans = self._merge_lyrics(plans, inherits)
         for plan in plans:
             style = self.setlist.styles[plan.style]
             for mix in plan.prompts:
                 self._register_prompt(wrap_prompt(mix, style.prefix, style.suffix), style.negative)
         return plans
+
+    def _merge_lyrics(self, plans: list[CuePlan], inherits: set[int]) -> list[CuePlan]:
+        """The song's lyric lines as cues among the hand-written ones, in time order.
+
+        A lyric cue keeps the style, seed and camera mode of the cue before it; a hand cue without
+        a prompt keeps the lyric's. On one time the hand cue comes last, so its prompt wins."""
+        self.lyric_cues: list[tuple[float, int, str, str]] = []   # (start, file line, sung, prompt)
+        song = self.song
+        lines = song.lyric_lines
+        if not lines:
+            return plans
+        settings = song.lyric_prompts
+        base = ("songs", self.song_index, "lyric_prompts")
+        try:
+            gap = parse_length(settings.min_gap, self.grid)
+        except ValueError as exc:
+            raise self.setlist.error(str(exc), base + ("min_gap",)) from None
+        try:
+            transition = parse_length(settings.transition, self.grid)
+        except ValueError as exc:
+            raise self.setlist.error(str(exc), base + ("transition",)) from None
+        self._check_rewrites(lines, base)
+        entries: list[tuple[float, Any, str]] = []
+        last_start = -math.inf
+        for line in lines:
+            if self.duration is not None and line.time > self.duration:
+                raise SetlistError(f"the lyric line at {format_time(line.time)} is past the end of the song "
+                                   f"({format_time(self.duration)}) (song '{song.name}')",
+                                   file=song._lyrics_file, line=line.line,
+                                   field=f"songs[{self.song_index}].lyrics")
+            prompt = _lyric_prompt(line, settings)
+            if prompt is None:
+                continue
+            start = self._snap(line.time, settings.snap)
+            if start - last_start < gap - 1e-9:
+                continue
+            last_start = start
+            entries.append((start, line, prompt))
+        events = sorted([(p.start, 1, n, p) for n, p in enumerate(plans[1:])] +
+                        [(start, 0, n, (line, prompt)) for n, (start, line, prompt) in enumerate(entries)],
+                        key=lambda e: (e[0], e[1], e[2]))
+        merged = [plans[0]]
+        index = len(plans)
+        for start, kind, _, item in events:
+            before = merged[-1]
+            if kind == 1:
+                merged.append(replace(item, prompts=before.prompts[-1:]) if item.index in inherits else item)
+                continue
+            line, prompt = item
+            merged.append(CuePlan(index=index, start=start, start_beat=self.grid_beat(start),
+                                  label=f"lyric {line.line}", prompts=(((prompt, 1.0),),), style=before.style,
+                                  seed=before.seed, transition=transition, advance=None,
+                                  camera_mode=before.camera_mode))
+            self.lyric_cues.append((start, line.line, line.text, prompt))
+            index += 1
+        return merged
+
+    def _check_rewrites(self, lines: Sequence[Any], base: tuple) -> None:
+        numbers = {line.line for line in lines}
+        texts = {line.text.strip().lower() for line in lines}
+        for key in self.song.lyric_prompts.rewrite:
+            if isinstance(key, int) and key not in numbers:
+                raise self.setlist.error(f"rewrite: no lyric line {key} in {self.song.lyrics} (lines with a time: "
+                                         f"{_ranges(sorted(numbers))})", base + ("rewrite", key))
+            if isinstance(key, str) and key.strip().lower() not in texts:
+                raise self.setlist.error(f"rewrite: no lyric line reads {key!r} in {self.song.lyrics}",
+                                         base + ("rewrite", key))
 
     def _style_seed(self, style_name: str) -> int:
         return (self.setlist.seed + self.setlist.styles[style_name].seed) % 2**32
@@ -347,7 +421,7 @@ class Director:
         frame = time * self.fps
         frame = float(round(frame)) if abs(frame - round(frame)) < 1e-6 else frame
         beat = self.grid_beat(time)
-        env.update(frame=frame, t=frame, max_f=float(self.max_frames - 1), sec=time,
+        env.update(frame=frame, t=frame, max_f=float(self.max_frames - 1), s=float(self.setlist.seed), sec=time,
                    fps=self.fps, beat=beat, bar=beat / self.grid.beats_per_bar,
                    beat_phase=beat - math.floor(beat), bpm=60.0 / self.grid.seconds_per_beat)
         return env
@@ -362,24 +436,24 @@ class Director:
                 and abs(origin - placed_origin) < half_frame):
             return
         self._placed_grid = (spb, origin)
-        previous = self.timing, self._camera, self._styles
-        self.timing = KeyTiming.from_grid(self.fps, self.grid)
-        try:
-            self._camera = self._compile_camera()
-            self._styles = {name: self._compile_style(name) for name in self.setlist.styles}
-        except SetlistError as exc:  # e.g. a beat key now falls behind a frame key: keep the old ones
-            self.timing, self._camera, self._styles = previous
-            log.warning("schedules keep their old tempo: %s", exc)
+        # Only the schedules the grid moves (keys in beats or bars, beat-reading ramps) are placed
+        # again, and nothing is parsed or compiled again (Schedule.retimed is linear in its keys).
+        self.timing = timing = KeyTiming.from_grid(self.fps, self.grid, max_frames=self.max_frames,
+                                                   seed=self.setlist.seed)
+        self._camera = {name: schedule.retimed(timing) for name, schedule in self._camera.items()}
+        for compiled in self._styles.values():
+            for group in ("numbers", "post", "look"):
+                compiled[group] = {name: schedule.retimed(timing)
+                                   for name, schedule in compiled[group].items()}
 
     def _value(self, name: str, schedule: Schedule, env: Mapping[str, float]) -> float:
-        """Evaluate; on a runtime failure (non-finite, division by zero) hold the last good value."""
-        try:
-            value = schedule.value(env)
-        except (ExpressionError, ZeroDivisionError, OverflowError, ValueError) as exc:
-            log.debug("schedule %s failed at frame %s: %s", name, env.get("frame"), exc)
-            return self._last_values.get(name, 0.0)
-        if not math.isfinite(value):
-            return self._last_values.get(name, 0.0)
+        """Evaluate, never a non-finite number: a frame whose expression fails or is NaN/inf is
+        interpolated over from the good frames around it (as Deforum); with none near, the last
+        good value holds (or the value's default)."""
+        value = schedule.finite_value(env)
+        if value is None:
+            log.debug("schedule %s has no finite value near frame %s", name, env.get("frame"))
+            return self._last_values.get(name, _DEFAULTS.get(name.rsplit(".", 1)[-1], 0.0))
         self._last_values[name] = value
         return value
 
@@ -439,6 +513,7 @@ class Director:
                    "seed": float(current.seed), **{f"look.{k}": v for k, v in look.items()}}
         self._apply_reactivity(targets, time, features, controls)
         self._apply_controls(targets, controls)
+        _camera_safe(targets)
 
         style_to_def = style_to["style"]
         motion = CameraMotion(mode=cue.camera_mode, **{name: targets[name] for name in CAMERA_FIELDS})
@@ -520,6 +595,36 @@ class Director:
 
     # ---- for timelines and HUDs -----------------------------------------------------------
 
+    def schedule_warnings(self) -> list[tuple[str, str]]:
+        """(field, warning) for each schedule whose loose syntax was read one way."""
+        out = [(f"camera.{name}", w) for name, schedule in self._camera.items() for w in schedule.warnings]
+        for style, compiled in self._styles.items():
+            for group in ("numbers", "post", "look"):
+                prefix = f"styles.{style}." + ("" if group == "numbers" else f"{group}.")
+                out.extend((prefix + name, w) for name, schedule in compiled[group].items()
+                           for w in schedule.warnings)
+        return out
+
+    def camera_curves(self, duration: float, points: int = 1200) -> dict[str, tuple[list[float], list[float]]]:
+        """(times, values) of each camera schedule that is not constant, for the timeline picture:
+        the schedules alone, as the show evaluates them with the clock at each time and the audio
+        features at 0 (reactivity and controls come on top of them in the show)."""
+        curves: dict[str, tuple[list[float], list[float]]] = {}
+        count = max(2, min(points, int(duration * self.fps) + 1))
+        times = [duration * i / (count - 1) for i in range(count)]
+        envs = [self.environment(0, t, Features()) for t in times]
+        for name in CAMERA_FIELDS:
+            schedule = self._camera[name]
+            if schedule.is_constant:
+                continue
+            values, last = [], _DEFAULTS.get(name, 0.0)
+            for env in envs:
+                value = schedule.finite_value(env)
+                last = last if value is None else value
+                values.append(last)
+            curves[name] = (times, values)
+        return curves
+
     def cue_changes(self) -> list[tuple[float, str, str]]:
         """(time, prompt text, style) of each cue, for the timeline picture."""
         rows = []
@@ -554,6 +659,53 @@ def _crossfade_prompts(cue: PromptMix, live: PromptMix, blend: Any) -> PromptMix
 
 def _mix(a: float, b: float, x: float) -> float:
     return a + (b - a) * x
+
+
+def _lyric_prompt(line: Any, settings: Any) -> str | None:
+    """The prompt of one lyric line: its rewrite, else the template; None for a skipped line."""
+    rewrite = settings.rewrite
+    if line.line in rewrite:
+        return rewrite[line.line]
+    for key, prompt in rewrite.items():
+        if isinstance(key, str) and key.strip().lower() == line.text.strip().lower():
+            return prompt
+    text = line.text
+    lowered = text.lower()
+    if not any(c.isalnum() for c in text) or any(word.lower() in lowered for word in settings.skip if word):
+        return None
+    made = settings.template.format(line=text, setting=settings.setting, style=settings.style, n=line.line)
+    parts = [part.strip() for part in made.split(",")]
+    return ", ".join(part for part in parts if part)
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    groups: list[list[int]] = []
+    for number in numbers:
+        if groups and groups[-1][1] == number - 1:
+            groups[-1][1] = number
+        else:
+            groups.append([number, number])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in groups)
+
+
+#: Each scheduled value's default (what a schedule with no good value near falls back to).
+_DEFAULTS = {value.name: float(value.default) for value in FRAME_VALUES}
+#: The smallest zoom per frame handed to the camera: 0 collapses the picture to a point (a
+#: degenerate warp), a negative zoom turns it over.
+MIN_ZOOM = 0.01
+MAX_ZOOM = 100.0
+
+
+def _camera_safe(targets: dict[str, float]) -> None:
+    """Camera numbers as the camera can take them: finite, zoom within [MIN_ZOOM, MAX_ZOOM]
+    (after reactivity and controls, which may push a good schedule value out)."""
+    for name in CAMERA_FIELDS:
+        value = targets[name]
+        if not math.isfinite(value):
+            targets[name] = _DEFAULTS[name]
+    zoom = targets["zoom"]
+    targets["zoom"] = MIN_ZOOM if zoom < MIN_ZOOM else MAX_ZOOM if zoom > MAX_ZOOM else zoom
 
 
 __all__ = ["Director", "OnsetLog", "CuePlan", "ControlRule", "control_rules", "SetlistError"]

@@ -55,6 +55,8 @@ def render_timeline(
     thumbnails: Sequence[tuple[float, np.ndarray]] = (),
     title: str = "",
     bar_times: Sequence[float] | None = None,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    lyrics: Sequence[tuple[float, str]] = (),
     width_px: int = 2200,
 ) -> Path:
     """Draw the timeline of ``duration`` seconds to the PNG ``path`` (atomically); returns the path.
@@ -62,19 +64,29 @@ def render_timeline(
     The waveform comes as a min/max envelope (``waveform_times/min/max``) or as mono ``samples``
     at ``sample_rate``. ``bands`` maps low/mid/high to (times, values 0..1). ``cues`` are
     (time, prompt text, style name); ``thumbnails`` (time, H×W×3 uint8); ``bar_times`` the start of
-    each bar (bar 1 first) for the bar-number axis. Every row but the time axis is optional.
+    each bar (bar 1 first) for the bar-number axis. ``curves`` maps a name (the song's camera
+    schedules that move: zoom, angle, ...) to (times, values), each drawn in its own lane scaled
+    to its own range. ``lyrics`` (time, sung line) are written along the waveform's foot. Every
+    row but the time axis is optional.
     """
     path = Path(path)
     duration = max(float(duration), 1e-3)
     envelope = _envelope(waveform_times, waveform_min, waveform_max, samples, sample_rate)
+    curves = {name: curve for name, curve in (curves or {}).items() if len(curve[0])}
     height_ratios = [1.15, 2.0, 1.6, 1.25 if len(thumbnails) else 0.05]
-    height_px = int(width_px * 0.36)
+    rows = 4
+    if curves:
+        height_ratios.insert(3, 0.55 * max(len(curves), 2))
+        rows = 5
+    height_px = int(width_px * (0.36 + (0.03 * max(len(curves), 2) if curves else 0.0)))
     figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, facecolor=BACKGROUND)
     FigureCanvasAgg(figure)
-    grid = figure.add_gridspec(4, 1, height_ratios=height_ratios, hspace=0.06,
+    grid = figure.add_gridspec(rows, 1, height_ratios=height_ratios, hspace=0.06,
                                left=0.045, right=0.99, top=0.90, bottom=0.07)
-    cue_axes, wave_axes, band_axes, thumb_axes = (figure.add_subplot(grid[i]) for i in range(4))
-    for axes in (cue_axes, wave_axes, band_axes, thumb_axes):
+    all_axes = [figure.add_subplot(grid[i]) for i in range(rows)]
+    cue_axes, wave_axes, band_axes, thumb_axes = all_axes[0], all_axes[1], all_axes[2], all_axes[-1]
+    curve_axes = all_axes[3] if curves else None
+    for axes in all_axes:
         _style_axes(axes, duration)
         if axes is not cue_axes:
             axes.sharex(cue_axes)
@@ -84,10 +96,14 @@ def render_timeline(
     for axes in (wave_axes, band_axes):
         _draw_beats(axes, beat_times, downbeat_times, duration)
     _draw_waveform(wave_axes, envelope, onset_times, onset_strengths, duration)
+    _draw_lyrics(wave_axes, lyrics, duration, width_px)
     _draw_bands(band_axes, bands or {})
+    if curve_axes is not None:
+        _draw_beats(curve_axes, (), downbeat_times, duration)
+        _draw_curves(curve_axes, curves)
     _draw_thumbnails(thumb_axes, thumbnails, duration, figure, width_px)
-    _draw_cues(cue_axes, (wave_axes, band_axes, thumb_axes), cues, duration, figure, width_px)
-    _draw_axes_labels(cue_axes, wave_axes, band_axes, thumb_axes, bar_times, duration)
+    _draw_cues(cue_axes, tuple(all_axes[1:]), cues, duration, figure, width_px)
+    _draw_axes_labels(cue_axes, wave_axes, curve_axes or band_axes, thumb_axes, bar_times, duration)
 
     partial = path.with_name(path.name + ".partial.png")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,6 +214,45 @@ def _draw_bands(axes, bands: Mapping[str, tuple[Sequence[float], Sequence[float]
         axes.axhline(lane, color=GRID, linewidth=0.8, zorder=1)
         axes.text(0.003, lane + 0.55, name, transform=axes.get_yaxis_transform(), color=colour,
                   fontsize=11, fontweight="bold", va="center", ha="left", zorder=5,
+                  bbox={"facecolor": PANEL, "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
+
+
+LYRIC = "#f7e36d"
+
+
+def _draw_lyrics(axes, lyrics: Sequence[tuple[float, str]], duration: float, width_px: int) -> None:
+    """Each lyric line at its time along the foot of the waveform row, on two staggered levels,
+    cut to the room before the next line two places on."""
+    shown = sorted((float(t), str(text)) for t, text in lyrics if 0 <= t <= duration)
+    if not shown:
+        return
+    px_per_second = axes.get_position().width * width_px / duration
+    for number, (time, text) in enumerate(shown):
+        after = shown[number + 2][0] if number + 2 < len(shown) else duration
+        room = max(4, int((after - time) * px_per_second / CHAR_PX) - 2)
+        level = number % 2
+        axes.vlines([time], -1.08, -0.78 + 0.22 * level, colors=LYRIC, linewidth=0.9, alpha=0.8, zorder=4)
+        axes.text(time + 3 / px_per_second, -1.02 + 0.22 * level, shorten(text, min(room, 48)), color=LYRIC,
+                  fontsize=9, va="bottom", ha="left", zorder=6)
+
+
+#: Curve colours, one per camera schedule in order.
+CURVE_COLOURS = ("#62d2f5", "#ffc145", "#ff8fab", "#7ee081", "#b68cff", "#ffb86b", "#6ec3ff", "#f7e36d")
+
+
+def _draw_curves(axes, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> None:
+    """One lane per camera curve, each scaled to its own range (the label says the range)."""
+    axes.set_ylim(0.0, len(curves))
+    for lane, (name, (times, values)) in enumerate(reversed(list(curves.items()))):
+        times, values = np.asarray(times, dtype=float), np.asarray(values, dtype=float)
+        low, high = float(np.min(values)), float(np.max(values))
+        span = high - low
+        scaled = (values - low) / span if span > 1e-12 else np.full_like(values, 0.5)
+        colour = CURVE_COLOURS[(len(curves) - 1 - lane) % len(CURVE_COLOURS)]
+        axes.plot(times, lane + 0.08 + 0.84 * scaled, color=colour, linewidth=1.1, zorder=3)
+        axes.axhline(lane, color=GRID, linewidth=0.8, zorder=1)
+        axes.text(0.003, lane + 0.5, f"{name}  {low:.4g} … {high:.4g}", transform=axes.get_yaxis_transform(),
+                  color=colour, fontsize=10, fontweight="bold", va="center", ha="left", zorder=5,
                   bbox={"facecolor": PANEL, "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
 
 

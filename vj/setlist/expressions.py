@@ -18,7 +18,7 @@ Runtime failures (division by zero, ``log(0)``, overflow, a non-finite result) r
 Variables (the caller puts all of them in one env dict per frame):
 
 - ``frame``, ``t``: frame index (``t`` is Deforum's name for it); ``max_f``: Deforum's last
-  frame index (frame count - 1).
+  frame index (frame count - 1); ``s``: the seed (Deforum's ``s``: the setlist's ``seed``).
 - ``sec``: seconds; ``beat``, ``bar``: beats and bars elapsed since beat 0 (floats, 0-based:
   beat 32 = bar 8 = the musicians' ``bar 9``); ``bpm``; ``fps``.
 - audio features, 0..1: ``onset low mid high rms perc harm beat_phase`` (see ``vj.features``).
@@ -48,6 +48,7 @@ _VARIABLES: dict[str, str] = {
     "frame": "frame index (0-based)",
     "t": "frame index, as Deforum names it (same as frame)",
     "max_f": "last frame index, as Deforum defines max_f (frame count - 1)",
+    "s": "the seed, as Deforum names it (the setlist's seed)",
     "sec": "seconds since the song start",
     "beat": "beats elapsed since beat 0 (float, 0-based; negative before it)",
     "bar": "bars elapsed since beat 0 (float, 0-based: bar 8.0 is the musicians' 'bar 9')",
@@ -244,6 +245,9 @@ _FUNCTIONS: dict[str, _Function] = {
     # numexpr spellings, so Deforum schedules paste in unchanged
     "arcsin": _f(math.asin, "x"), "arccos": _f(math.acos, "x"), "arctan": _f(math.atan, "x"),
     "arctan2": _f(math.atan2, "y x"),
+    "asinh": _f(math.asinh, "x"), "acosh": _f(math.acosh, "x"), "atanh": _f(math.atanh, "x"),
+    "arcsinh": _f(math.asinh, "x"), "arccosh": _f(math.acosh, "x"), "arctanh": _f(math.atanh, "x"),
+    "log1p": _f(math.log1p, "x"), "expm1": _f(math.expm1, "x"),
     "sqrt": _f(math.sqrt, "x"), "exp": _f(math.exp, "x"), "log": _f(_log, "x base", math.e),
     "log10": _f(math.log10, "x"), "abs": _f(math.fabs, "x"), "sign": _f(_sign, "x"),
     "floor": _f(_floor, "x"), "ceil": _f(_ceil, "x"), "round": _f(_round, "x digits", 0.0),

@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 from vj.errors import SetlistError
 from vj.features import AUDIO_SOURCES
@@ -161,6 +162,34 @@ class Cue(_Strict):
         return self
 
 
+class LyricPrompts(_Strict):
+    """How the song's lyric lines become prompt cues (see docs/setlist.md, "Lyrics as prompts")."""
+
+    #: {line}: the sung line; {setting}, {style}: the texts below; {n}: the line's number in the file.
+    template: str = "{line}, {setting}, {style}"
+    setting: str = ""
+    style: str = ""
+    snap: Literal["none", "onset", "beat", "downbeat"] = "beat"
+    #: A line closer than this to the lyric cue before it is skipped (a length: 2b, 1bar, 1.5s, 0).
+    min_gap: Union[str, float] = 0
+    #: Lines that contain one of these (any case), or nothing else but punctuation, make no cue.
+    skip: list[str] = Field(default_factory=lambda: ["instrumental", "♪"])
+    transition: Union[str, float] = "1b"
+    #: Line number (in the lyrics file) or the line's text → the prompt to use instead.
+    rewrite: dict[Union[int, str], str] = Field(default_factory=dict)
+
+    @field_validator("template")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        try:
+            value.format(line="", setting="", style="", n=0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"the template may use {{line}}, {{setting}}, {{style}} and {{n}} ({exc})") from None
+        if "{line}" not in value and "{n}" not in value:
+            raise ValueError("the template needs {line} (the sung line)")
+        return value
+
+
 class Song(_Strict):
     name: str
     audio: str | None = None
@@ -176,6 +205,16 @@ class Song(_Strict):
     cues: list[Cue] = Field(default_factory=list)
     tempo_lead: Literal["detected", "setlist", "tap", "midi_clock"] = "detected"
     cue_mode: Literal["time", "bars", "manual"] = "time"
+    #: Synced lyrics (.lrc or .srt, relative to the setlist): each line a prompt cue.
+    lyrics: str | None = None
+    lyric_prompts: LyricPrompts = Field(default_factory=LyricPrompts)
+    #: The lyric lines read by load_setlist (vj.setlist.lyrics.LyricLine), and from which file.
+    _lyric_lines: list = PrivateAttr(default_factory=list)
+    _lyrics_file: str | None = PrivateAttr(default=None)
+
+    @property
+    def lyric_lines(self) -> list:
+        return self._lyric_lines
 
 
     @model_validator(mode="after")
@@ -241,6 +280,15 @@ class Setlist(_Strict):
     def song_index(self, song: Song) -> int:
         return self.songs.index(song)
 
+    def lyrics_path(self, song: Song) -> Path | None:
+        """The song's lyrics file, relative paths taken from the setlist's folder."""
+        if song.lyrics is None:
+            return None
+        path = Path(song.lyrics).expanduser()
+        if not path.is_absolute() and self.source_path is not None:
+            path = self.source_path.parent / path
+        return path
+
     def audio_path(self, song: Song) -> Path | None:
         """The song's audio file, relative paths taken from the setlist's folder."""
         if song.audio is None:
@@ -273,7 +321,22 @@ def load_setlist(path: str | Path) -> Setlist:
     setlist.source_path = path
     setlist.source_lines = lines
     _check_references(setlist)
+    _read_lyrics(setlist)
     return setlist
+
+
+def _read_lyrics(setlist: Setlist) -> None:
+    """Each song's lyrics file, read once here (the director does no I/O)."""
+    from vj.setlist.lyrics import read_lyrics
+
+    for s, song in enumerate(setlist.songs):
+        path = setlist.lyrics_path(song)
+        if path is None:
+            continue
+        if not path.is_file():
+            raise setlist.error(f"lyrics file not found: {path}", ("songs", s, "lyrics"))
+        song._lyric_lines = read_lyrics(path, field=format_path(("songs", s, "lyrics")))
+        song._lyrics_file = str(path)
 
 
 def _check_references(setlist: Setlist) -> None:
@@ -314,5 +377,5 @@ def reactivity_name(mapping: Reactivity, index: int) -> str:
     return mapping.name or f"{mapping.source}_{mapping.target.replace('.', '_')}_{index}"
 
 
-__all__ = ["Setlist", "Song", "Style", "Cue", "Camera", "Reactivity", "Output", "load_setlist",
+__all__ = ["Setlist", "Song", "LyricPrompts", "Style", "Cue", "Camera", "Reactivity", "Output", "load_setlist",
            "SetlistError", "advance_rule", "AUDIO_SOURCES", "reactivity_name"]

@@ -37,6 +37,7 @@ Everything is parsed and compiled once; :meth:`Schedule.value` is a bisect and a
 from __future__ import annotations
 
 import bisect
+import gc
 import math
 import re
 from dataclasses import dataclass
@@ -75,12 +76,17 @@ class KeyTiming:
     seconds_per_beat: length of one beat in seconds (60 / bpm).
     beat_offset:      time of beat 0 in seconds.
     beats_per_bar:    beats in one bar.
+    max_frames:       the song's length in frames where it is known (keys written as expressions,
+                      Deforum's ``"max_f-1"``, read ``max_f`` = max_frames - 1); None: unknown.
+    seed:             Deforum's ``s`` for keys written as expressions.
     """
 
     fps: float
     seconds_per_beat: float
     beat_offset: float = 0.0
     beats_per_bar: int = 4
+    max_frames: int | None = None
+    seed: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.fps > 0 and math.isfinite(self.fps)):
@@ -95,16 +101,27 @@ class KeyTiming:
 
     @classmethod
     def from_bpm(cls, fps: float, bpm: float, beat_offset: float = 0.0,
-                 beats_per_bar: int = 4) -> KeyTiming:
+                 beats_per_bar: int = 4, *, max_frames: int | None = None,
+                 seed: float = 0.0) -> KeyTiming:
         """The usual way to write it: tempo in beats per minute."""
         if not bpm > 0:
             raise ValueError(f"bpm must be a positive number, got {bpm}")
-        return cls(fps, 60.0 / bpm, beat_offset, beats_per_bar)
+        return cls(fps, 60.0 / bpm, beat_offset, beats_per_bar, max_frames, seed)
 
     @classmethod
-    def from_grid(cls, fps: float, grid: Grid) -> KeyTiming:
+    def from_grid(cls, fps: float, grid: Grid, *, max_frames: int | None = None,
+                  seed: float = 0.0) -> KeyTiming:
         """Keys placed on ``grid`` as it is now (a live tempo clock moves on; this stays)."""
-        return cls(fps, grid.seconds_per_beat, grid.time_of_beat(0.0), grid.beats_per_bar)
+        return cls(fps, grid.seconds_per_beat, grid.time_of_beat(0.0), grid.beats_per_bar,
+                   max_frames, seed)
+
+    @property
+    def key_env(self) -> dict[str, float]:
+        """What a key written as an expression may read: max_f, s, fps, bpm."""
+        env = {"s": float(self.seed), "fps": float(self.fps), "bpm": 60.0 / self.seconds_per_beat}
+        if self.max_frames is not None:
+            env["max_f"] = float(self.max_frames - 1)
+        return env
 
     def to_frame(self, amount: float, unit: str = "f") -> float:
         """Frame (fractional) of a key: ``unit`` is ``f`` frames, ``s`` seconds, ``b`` beats
@@ -136,6 +153,9 @@ class Keyframe:
     value: Union[float, Expression]
     key: str       # the key as written, e.g. "16b"
     column: int    # 1-based column of the key in the schedule text
+    amount: float = 0.0  # the key's number in its unit (frames for a key written as an expression)
+    unit: str = "f"      # f, s, b or bar: keys in b and bar move with the tempo
+    order: int = 0       # position in the text (of two keys on one frame, the later one wins)
 
 
 #: A segment between two keys: (env, frame) -> value.
@@ -149,16 +169,23 @@ _LOOKS_KEYED = re.compile(
     r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*(?:f|s|secs?|seconds?|b|beats?|bars?)?\s*\(", re.IGNORECASE)
 
 
+#: How far :meth:`Schedule.finite_value` looks for good frames on each side.
+BRIDGE_FRAMES = 240
+
+
 class Schedule:
     """A parsed schedule: call :meth:`value` once per frame with the frame's env."""
 
     def __init__(self, text: str, interpolation: Interpolation, keyframes: tuple[Keyframe, ...],
-                 timing: KeyTiming, *, bare: bool = False) -> None:
+                 timing: KeyTiming, *, bare: bool = False, warnings: tuple[str, ...] = ()) -> None:
         self.text = text
         self.interpolation = interpolation
         #: The keys in frame order (one key at frame 0 for a bare number or expression).
         self.keyframes = keyframes
         self.timing = timing
+        #: Loose syntax read one way (as Deforum reads it): for ``vj check`` to show.
+        self.warnings = warnings
+        self._bare = bare
         self._constant: float | None = _constant_value(keyframes)
         self._bare_expression: Expression | None = None
         if bare and isinstance(keyframes[0].value, Expression):
@@ -199,8 +226,89 @@ class Schedule:
             return self._before(env, frame)
         return self._segments[i](env, frame)
 
+    @property
+    def follows_tempo(self) -> bool:
+        """True when a tempo change moves it: a key in beats or bars, or an expression that reads
+        the beat (a ramp towards it is evaluated at its key, in beats)."""
+        if self._constant is not None or self._bare:
+            return False
+        return any(k.unit in ("b", "bar") or (isinstance(k.value, Expression) and not
+                                              k.value.names.isdisjoint(("beat", "bar", "beat_phase")))
+                   for k in self.keyframes)
+
+    def retimed(self, timing: KeyTiming) -> Schedule:
+        """The same schedule on another grid: keys in beats and bars placed again, nothing parsed or
+        compiled again (linear in the keys). Returns ``self`` when the grid does not move it."""
+        if not self.follows_tempo:
+            return self
+        moved = sorted((Keyframe(timing.to_frame(k.amount, k.unit) if k.unit != "f" else k.frame,
+                                 k.value, k.key, k.column, k.amount, k.unit, k.order)
+                        for k in self.keyframes), key=lambda k: (k.frame, k.order))
+        kept: dict[float, Keyframe] = {}
+        for k in moved:  # two keys now on one frame: the later in the text wins, as when parsed
+            slot = round(k.frame, 9)
+            if slot not in kept or kept[slot].order < k.order:
+                kept[slot] = k
+        keys = tuple(sorted(kept.values(), key=lambda k: k.frame))
+        return Schedule(self.text, self.interpolation, keys, timing, warnings=self.warnings)
+
+    def finite_value(self, env: Mapping[str, float], reach: int = BRIDGE_FRAMES) -> float | None:
+        """The value, never NaN or infinite: as Deforum, a frame whose expression is not finite
+        (or fails: division by zero, a math domain error) is left out and interpolated over from
+        the nearest good frames on either side, within ``reach`` frames (clock variables moved to
+        those frames, audio features as they are now); one side only: that side's value holds.
+        None when no frame within reach is good."""
+        try:
+            value = self.value(env)
+            if value - value == 0.0:
+                return value
+        except (ExpressionError, ArithmeticError, ValueError):
+            pass
+        frame = float(env["frame"])
+        last = float(env["max_f"]) if "max_f" in env else math.inf
+        below = math.ceil(frame) - 1 if frame != math.floor(frame) else frame - 1
+        above = math.floor(frame) + 1
+        before = after = None
+        for step in range(reach):
+            if before is None and below - step >= 0:
+                found = self._try(env, frame, below - step)
+                if found is not None:
+                    before = (below - step, found)
+            if after is None and above + step <= last:
+                found = self._try(env, frame, above + step)
+                if found is not None:
+                    after = (above + step, found)
+            if before is not None and after is not None:
+                break
+        if before is None and after is None:
+            return None
+        if before is None or after is None:
+            return (before or after)[1]  # type: ignore[index]
+        (f0, v0), (f1, v1) = before, after
+        return v0 + (v1 - v0) * (frame - f0) / (f1 - f0)
+
+    def _try(self, env: Mapping[str, float], frame: float, other: float) -> float | None:
+        try:
+            value = self.value(_moved(env, other - frame, self.timing))
+        except (ExpressionError, ArithmeticError, ValueError):
+            return None
+        return value if value - value == 0.0 else None
+
     def __repr__(self) -> str:
         return f"Schedule({self.text!r}, interpolation={self.interpolation.value!r})"
+
+
+def _moved(env: Mapping[str, float], frames: float, timing: KeyTiming) -> dict[str, float]:
+    """``env`` with the clock variables moved by ``frames`` (audio features kept)."""
+    seconds = frames / timing.fps
+    beats = seconds / timing.seconds_per_beat
+    shifted = dict(env)
+    frame = env.get("frame", 0.0) + frames
+    beat = env.get("beat", 0.0) + beats
+    shifted.update(frame=frame, t=frame, sec=env.get("sec", 0.0) + seconds, beat=beat,
+                   bar=env.get("bar", 0.0) + beats / timing.beats_per_bar,
+                   beat_phase=beat - math.floor(beat))
+    return shifted
 
 
 def parse_schedule(text: str | int | float, timing: KeyTiming,
@@ -230,7 +338,17 @@ def parse_schedule(text: str | int | float, timing: KeyTiming,
     if not _is_keyed(text):
         value = _value(text, text, 0, "")
         return Schedule(text, mode, (Keyframe(0.0, value, "0", 1),), timing, bare=True)
-    return Schedule(text, mode, _parse_keyframes(text, timing), timing)
+    # Long schedules make tens of thousands of small objects: the cyclic collector would walk the
+    # growing heap again and again (a third of the time at 18,000 keys) and finds nothing to free.
+    collecting = gc.isenabled()
+    if collecting and len(text) > 20_000:
+        gc.disable()
+    try:
+        keyframes, warnings = _parse_keyframes(text, timing)
+        return Schedule(text, mode, keyframes, timing, warnings=warnings)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -256,9 +374,10 @@ def _number(value_text: str, text: str, column: int) -> float:
     return value
 
 
-def _value(value_text: str, text: str, offset: int, key: str) -> float | Expression:
-    """A key's value: a plain number (interpolated) or a compiled expression (held)."""
-    if _NUMBER.match(value_text):
+def _value(value_text: str, text: str, offset: int, key: str, *,
+           numbers: bool = True) -> float | Expression:
+    """A bare value: a plain number or a compiled expression (``numbers=False``: always compiled)."""
+    if numbers and _NUMBER.match(value_text):
         return _number(value_text, text, offset + 1 + len(value_text) - len(value_text.lstrip()))
     try:
         return compile_expression(value_text)
@@ -268,21 +387,50 @@ def _value(value_text: str, text: str, offset: int, key: str) -> float | Express
         raise ScheduleError(f"bad expression{where}: {exc.reason}", text, column) from exc
 
 
+_SPACE = re.compile(r"\s*")
+
+
 def _skip_space(text: str, i: int) -> int:
-    while i < len(text) and text[i].isspace():
-        i += 1
-    return i
+    return _SPACE.match(text, i).end()  # type: ignore[union-attr]
 
 
-def _parse_keyframes(text: str, timing: KeyTiming) -> tuple[Keyframe, ...]:
-    """``key:(value), key:(value), ...``; whitespace anywhere between the parts, a trailing comma ok."""
+#: Deforum's ``check_is_number`` after ``sanitize_value`` (quotes and parentheses removed): only
+#: such a value is a number that is interpolated; anything else (``( 1.0 )``, ``1e-3``, ``1.``)
+#: goes to numexpr and is evaluated at every frame from its key to the next, i.e. held.
+_DEFORUM_NUMBER = re.compile(r"^[+-]?[0-9]*(?:\.[0-9]+)?$")
+#: Where a key ends.
+_KEY_END = re.compile(r"[:(),]")
+#: What a key written as an expression may read.
+_KEY_NAMES = frozenset({"max_f", "s", "fps", "bpm"})
+
+
+def _keyed_value(value_text: str, text: str, offset: int, key: str) -> float | Expression:
+    """A key's value by Deforum's rule: a plain number is interpolated, anything else is held."""
+    sanitized = value_text.replace("'", "").replace('"', "").replace("(", "").replace(")", "")
+    if sanitized and _DEFORUM_NUMBER.match(sanitized) and sanitized not in "+-":
+        return _number(sanitized, text, offset + 1)
+    return _value(value_text, text, offset, key, numbers=False)
+
+
+def _parse_keyframes(text: str, timing: KeyTiming) -> tuple[tuple[Keyframe, ...], tuple[str, ...]]:
+    """``key:(value), key:(value), ...``; whitespace anywhere between the parts, a trailing comma ok.
+
+    Deforum's loose forms it reads one way only are accepted, each with a warning: a missing ','
+    between two keyframes, a key written twice (``0: 0: (0)``), two keys on one frame (the later
+    wins, as in Deforum's dict). One pass over the text: linear in its length.
+    """
     keyframes: list[Keyframe] = []
+    warnings: list[str] = []
+    by_frame: dict[float, int] = {}   # frame -> index in keyframes (duplicates: the later wins)
     n = len(text)
     i = _skip_space(text, 0)
     while i < n:
         key_start = i
-        while i < n and text[i] not in ":(),":
-            i += 1
+        if text[i] in "\"'":  # a quoted key may hold anything, "(max_f/2)" too
+            closing = text.find(text[i], i + 1)
+            i = closing + 1 if closing > 0 else i
+        stop = _KEY_END.search(text, i)
+        i = stop.start() if stop else n
         key = text[key_start:i].strip()
         if not key:
             what = f"'{text[i]}'" if i < n else "the end"
@@ -293,63 +441,115 @@ def _parse_keyframes(text: str, timing: KeyTiming) -> tuple[Keyframe, ...]:
             else:
                 reason = f"missing ':(value)' after key '{key}'"
             raise ScheduleError(reason, text, i + 1)
-        frame = _key_frame(key, text, key_start, timing)
+        frame, amount, unit = _key_frame(key, text, key_start, timing)
         i = _skip_space(text, i + 1)
+        if i < n and text[i] != "(":
+            # Deforum's "0: 0: (0)": the same key twice is read one way; two different keys are not.
+            second_start = j = i
+            while j < n and text[j] not in ":(),":
+                j += 1
+            if j < n and text[j] == ":":
+                second = text[second_start:j].strip()
+                second_frame = _key_frame(second, text, second_start, timing)[0]
+                if not math.isclose(second_frame, frame, rel_tol=0.0, abs_tol=1e-9):
+                    raise ScheduleError(
+                        f"two keys '{key}' and '{second}' for one value: keep one, e.g. "
+                        f"{second}:(...)", text, second_start + 1)
+                warnings.append(f"key '{key}' is written twice ('{key}: {second}:'); read as one")
+                i = _skip_space(text, j + 1)
         if i >= n or text[i] != "(":
             raise ScheduleError(f"the value of key '{key}' must be in parentheses, e.g. {key}:(1.0)",
                                 text, i + 1)
         opening = i
         depth = 0
-        while i < n:
-            if text[i] == "(":
-                depth += 1
-            elif text[i] == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            i += 1
+        closing = text.find(")", i + 1)
+        if closing > 0 and text.find("(", i + 1, closing) < 0:  # no inner parentheses: found in C
+            i = closing
+        else:
+            while i < n:
+                char = text[i]
+                if char == "(":
+                    depth += 1
+                elif char == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                i += 1
         if depth != 0:
             raise ScheduleError(f"unbalanced parentheses: the '(' of key '{key}' is never closed",
                                 text, opening + 1)
         value_text = text[opening + 1:i]
         if not value_text.strip():
             raise ScheduleError(f"empty value for key '{key}'", text, opening + 1)
-        value = _value(value_text, text, opening + 1, key)
-        for other in keyframes:
-            if math.isclose(other.frame, frame, rel_tol=0.0, abs_tol=1e-9):
-                same = "" if other.key == key else f" (frame {frame:g}, same as '{other.key}')"
-                raise ScheduleError(f"duplicate key '{key}'{same}", text, key_start + 1)
-        keyframes.append(Keyframe(frame, value, key, key_start + 1))
+        value = _keyed_value(value_text, text, opening + 1, key)
+        slot = round(frame, 9)
+        keyframe = Keyframe(frame, value, key, key_start + 1, amount, unit, len(keyframes))
+        if slot in by_frame:
+            other = keyframes[by_frame[slot]]
+            same = "" if other.key == key else f" (frame {frame:g}, same as '{other.key}')"
+            warnings.append(f"duplicate key '{key}'{same} at column {key_start + 1}: the later "
+                            "one is used, as in Deforum")
+            keyframes[by_frame[slot]] = keyframe
+        else:
+            by_frame[slot] = len(keyframes)
+            keyframes.append(keyframe)
         i = _skip_space(text, i + 1)
         if i < n:
             if text[i] == ")":
                 raise ScheduleError("unbalanced parentheses: unexpected ')'", text, i + 1)
             if text[i] != ",":
+                if text[i].isalnum() or text[i] in "\"'":  # "0:(1) 5:(2)": only one reading
+                    warnings.append(f"missing ',' before column {i + 1}: read as a new keyframe")
+                    continue
                 raise ScheduleError(f"expected ',' between keyframes, found '{text[i]}'", text, i + 1)
             i = _skip_space(text, i + 1)
     keyframes.sort(key=lambda k: k.frame)  # Disco and Deforum keep keys in a dict: order is free
-    return tuple(keyframes)
+    return tuple(keyframes), tuple(warnings)
 
 
-def _key_frame(key: str, text: str, key_start: int, timing: KeyTiming) -> float:
+def _key_frame(key: str, text: str, key_start: int, timing: KeyTiming) -> tuple[float, float, str]:
+    """(frame, amount, unit) of a key: a number with a unit, or an expression of max_f, s, fps, bpm."""
     column = key_start + 1
-    if len(key) > 2 and key[0] == key[-1] and key[0] in "\"'":
+    quoted = len(key) > 2 and key[0] == key[-1] and key[0] in "\"'"
+    if quoted:
         key, column = key[1:-1].strip(), column + 1  # Deforum allows "10":(1)
     match = _KEY.match(key)
     if match is None:
-        hint = " (keys that are expressions, like Deforum's max_f-2, are not supported)" \
-            if any(c.isalpha() or c in "\"'" for c in key) else ""
-        raise ScheduleError(f"bad key '{key}': write a frame number, 12.5s, 16b or 4bar{hint}",
-                            text, column)
+        frame = _expression_key(key, text, column, timing)
+        return frame, frame, "f"
     unit = _UNITS.get(match.group(2).lower())
     if unit is None:
         raise ScheduleError(f"bad key unit '{match.group(2)}' in key '{key}' (use nothing or f for "
                             "frames, s for seconds, b for beats, bar for bars)", text,
                             column + match.start(2))
-    frame = timing.to_frame(float(match.group(1)), unit)
+    amount = float(match.group(1))
+    frame = timing.to_frame(amount, unit)
     if not math.isfinite(frame):
         raise ScheduleError(f"key '{key}' is not a finite frame", text, column)
-    return frame
+    return frame, amount, unit
+
+
+def _expression_key(key: str, text: str, column: int, timing: KeyTiming) -> float:
+    """Deforum's keys written as expressions (``"max_f-1"``, ``max_f/4-5``): a whole frame,
+    truncated towards zero like Deforum's ``int(numexpr.evaluate(key))``."""
+    bad = f"bad key '{key}': write a frame number, 12.5s, 16b, 4bar or an expression of max_f"
+    try:
+        expression = compile_expression(key)
+    except ExpressionError:
+        raise ScheduleError(bad, text, column) from None
+    other = expression.names - _KEY_NAMES
+    if other:
+        raise ScheduleError(f"{bad} (a key may read only max_f, s, fps and bpm, not "
+                            f"{', '.join(sorted(other))})", text, column)
+    env = timing.key_env
+    if "max_f" in expression.names and "max_f" not in env:
+        raise ScheduleError(f"key '{key}' reads max_f, the last frame, and the song's length is "
+                            "not known here (give the number of frames)", text, column)
+    try:
+        value = expression.evaluate(env)
+    except ExpressionError as exc:
+        raise ScheduleError(f"key '{key}': {exc.reason}", text, column) from None
+    return float(int(value))
 
 
 # ---- building the per-frame segments ----------------------------------------------------------

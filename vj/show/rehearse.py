@@ -236,4 +236,6 @@ def _timeline_data(plan: RehearsalPlan, duration: float, thumbnails: list, gener
         thumbnails=thumbnails,
         title=f"{plan.setlist.title} — {plan.song.name}  ({plan.width}×{plan.height}, {plan.fps:g} fps, {generator})",
         bar_times=bars,
+        curves=director.camera_curves(duration),
+        lyrics=[(t, sung) for t, _, sung, _ in director.lyric_cues if t <= duration],
     )

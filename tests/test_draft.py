@@ -103,7 +103,7 @@ def test_the_demo_tracks_change_at_bar_9_and_the_draft_rehearses(tmp_path: Path)
     assert [c.at for c in song.cues] == ["bar 9"]
     assert song.lyrics == "demo.lrc" and all(c.prompt is None for c in song.cues)
     from vj.show.rehearse import plan_rehearsal, render_rehearsal
-    from vj.generators.factory import make_generator
+    from vj.show.generators import make_generator
 
     plan = plan_rehearsal(setlist, None, tmp_path / "demo.mp4", (64, 64), 6.0, 2.0)
     result = render_rehearsal(plan, make_generator(setlist, name="procedural"))

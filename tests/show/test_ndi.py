@@ -1,0 +1,119 @@
+"""NDI output: a real NDI receiver in this process gets what the live show (and a previewed
+rehearsal) shows, at the output size, changing as the show changes; a name in use is refused."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from rig import SETLIST, NdiReceiver, ndi_config_dir, need, run_live
+
+ndi_config_dir()   # before the NDI runtime loads
+need("cyndilib", "ndi")
+
+from vj.errors import VjError  # noqa: E402
+from vj.output.ndi import NdiError, NdiSink, ndi_output  # noqa: E402
+from vj.output.sinks import SinkOutput  # noqa: E402
+from vj.render.window import Action  # noqa: E402
+from vj.setlist.models import load_setlist  # noqa: E402
+
+
+@pytest.fixture
+def setlist(tmp_path):
+    path = tmp_path / "set.yaml"
+    path.write_text(SETLIST)
+    return load_setlist(path)
+
+
+def _name(tag: str) -> str:
+    return f"vj-test-{tag}-{os.getpid()}-{time.monotonic_ns() % 100000}"
+
+
+def test_the_live_show_reaches_an_ndi_receiver_at_its_size_and_changes_with_the_show(setlist):
+    name = _name("live")
+    output = ndi_output(name, setlist.output.width, setlist.output.height, float(setlist.output.fps))
+    receiver = NdiReceiver(name)
+    seen: dict = {}
+
+    def script(show, record, display):
+        # each frame waits a little in real time so NDI (its own threads) can deliver
+        time.sleep(0.01)
+        frame = receiver.frame()
+        if frame is None:
+            return
+        seen.setdefault("size", frame.shape)
+        if "lit" not in seen and show.showing and frame[..., :3].max() > 40:
+            seen["lit"] = frame[..., :3].astype(float).mean()
+            seen["first"] = frame
+            seen["lit_at"] = record.index
+        elif "lit" in seen and "moved" not in seen and np.abs(frame.astype(int) - seen["first"]).mean() > 1:
+            seen["moved"] = True                       # the picture changes as the show plays
+            display.inject(Action.BLACKOUT)
+            seen["blackout_at"] = record.index
+        elif "blackout_at" in seen and "dark" not in seen and frame[..., :3].max() < 12:
+            seen["dark"] = record.index - seen["blackout_at"]
+            display.inject(Action.QUIT)
+            display.inject(Action.QUIT)
+
+    try:
+        show, in_time = run_live(setlist, script, extra_outputs=[output])
+    finally:
+        receiver.close()
+    assert in_time, f"the NDI picture never went through lit → changing → black: {sorted(seen)}"
+    assert seen["size"] == (setlist.output.height, setlist.output.width, 4)
+    assert seen["lit"] > 20 and seen["dark"] >= 1
+    assert output.sent > 10 and output.failed is None
+
+
+def test_a_name_already_in_use_is_a_clear_message_and_nothing_crashes():
+    name = _name("dup")
+    first = NdiSink(name, 64, 48, 30.0)
+    try:
+        with pytest.raises(NdiError, match="already") as caught:
+            NdiSink(name, 64, 48, 30.0)
+        assert isinstance(caught.value, VjError) and name in str(caught.value)
+    finally:
+        first.close()
+
+
+class SlowSink:
+    """A sink whose network is slow: the render thread must not wait for it."""
+
+    label = "slow"
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+
+    def send(self, rgba: np.ndarray) -> None:
+        time.sleep(0.05)
+        self.frames.append(rgba)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_slow_sink_never_holds_the_render_thread_and_drops_are_counted():
+    from vj.render.gl import RenderTarget, create_headless_context, release_context
+
+    ctx = create_headless_context()
+    try:
+        target = RenderTarget(ctx, 64, 32)
+        sink = SlowSink()
+        output = SinkOutput(sink, 64, 32)
+        costs = []
+        for index in range(40):
+            target.framebuffer.use()
+            ctx.clear(index / 40.0, 0.0, 0.0, 1.0)
+            started = time.perf_counter()
+            output.write(target.texture)
+            costs.append(time.perf_counter() - started)
+        output.close()
+        assert max(costs) < 0.04, "a write waited for the sink"
+        assert output.dropped > 10 and 1 <= output.sent <= 40 - output.dropped
+        assert sink.frames[0].shape == (32, 64, 4)
+        reds = [int(f[0, 0, 0]) for f in sink.frames]
+        assert reds == sorted(reds) and reds[-1] > 200   # the latest frame won, in order
+    finally:
+        release_context(ctx)

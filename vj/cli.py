@@ -175,6 +175,10 @@ def _run_rehearse(args: argparse.Namespace) -> int:
     from vj.generators.factory import make_generator
     from vj.generators.base import GeneratorError
 
+    if args.ndi and not args.preview:
+        from vj.errors import VjError
+
+        raise VjError("--ndi sends what the preview shows: add --preview")
     setlist = load_setlist(args.setlist)
     if args.all:
         return _rehearse_all(args, setlist)
@@ -193,10 +197,6 @@ def _run_rehearse(args: argparse.Namespace) -> int:
           f"{plan.fps:g} fps, generator {generator.name}, tempo {plan.director.grid.bpm:.1f} BPM")
     from vj.progress import frame_progress
 
-    if args.ndi and not args.preview:
-        from vj.errors import VjError
-
-        raise VjError("--ndi sends what the preview shows: add --preview")
     if args.preview:
         result = _rehearse_with_preview(args, setlist, plan, generator)
     else:

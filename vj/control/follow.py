@@ -196,7 +196,8 @@ class Follower:
             if director.cue_index_at(show.clock.song_time(self.now())) != int(value):
                 store.actions.put(ControlEvent("cue", int(value), "follow", arrival))
         elif key == "style":
-            store.set("style", str(value), source="follow")
+            if value:   # a leader without a style sends an empty name: nothing to mirror
+                store.set("style", str(value), source="follow")
         elif key == "prompt":
             if value:
                 store.set("prompt", str(value), source="follow")

@@ -2,12 +2,14 @@
 """In the rig: Ableton Link beat error, NDI send cost on the render thread, leader→follower cue latency.
 
 - **link**: two Link peers in this process (vj's ``LinkLead`` and a peer, over loopback). vj's
-  tempo clock follows the session, polled at 60 Hz as the show polls it; at each poll, vj's next
-  beat and next bar line against the peer's (the peer read the same way). p50/p95 of |error|, also
+  tempo clock follows the session, polled at 60 Hz as the show polls it; just before each poll
+  (the grid as the last poll left it, a frame earlier), vj's next beat and next bar line against
+  the peer's (the peer read the same way). p50/p95 of |error|, also
   after tempo jumps (the peer moves 120 → 40 → 300 → 128 BPM).
 - **ndi**: the render thread's cost of ``SinkOutput.write`` (draw into RGBA8, start the pixel-buffer
-  read, hand the last frame's bytes to the sender thread) with an NDI sender, at 512² and
-  1920×1080, on a headless GL context; the sender thread's frames sent and dropped.
+  read, hand the last frame's bytes to the sender thread), GL work included (``finish``), with an
+  NDI sender and with a null sink (the same GL, no NDI encoder sharing the cores), at 512² and
+  1920×1080, on a headless GL context at 60 frames a second; frames sent and dropped.
 - **follow**: a leader and a follower ``vj live`` (windowed, Xvfb, 60 Hz display rate, procedural),
   cue changes sent to the leader over OSC; the delay between the leader's and the follower's OSC
   feedback reporting the new cue (each reports it in the frame that shows it).
@@ -20,6 +22,7 @@ machine without multicast needs NDI_CONFIG_DIR (set here to a loopback config wh
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -35,6 +38,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "show"))
 
 
@@ -66,7 +70,7 @@ def bench_link(seconds: float) -> dict:
         until = time.monotonic() + seconds / 4
         while time.monotonic() < until:
             time.sleep(1 / 60)
-            vj.poll(clock, song_time)
+            # vj's grid as the last poll (a frame ago) left it, against the peer now; then this frame's poll
             at, beat, bpm = peer.sample()
             spb = 60.0 / bpm
             peer_beat = at + (math.floor(beat) + 1 - beat) * spb
@@ -75,6 +79,7 @@ def bench_link(seconds: float) -> dict:
             mine_bar = clock.next_downbeat_after(song_time(at)) + start
             beat_errors.append(abs((mine_beat - peer_beat + spb / 2) % spb - spb / 2))
             bar_errors.append(abs((mine_bar - peer_bar + 2 * spb) % (4 * spb) - 2 * spb))
+            vj.poll(clock, song_time)
         results[f"{tempo:g} BPM"] = {"beat_p50_ms": _p(beat_errors, 50) * 1e3, "beat_p95_ms": _p(beat_errors, 95) * 1e3,
                                      "bar_p50_ms": _p(bar_errors, 50) * 1e3, "bar_p95_ms": _p(bar_errors, 95) * 1e3,
                                      "polls": len(beat_errors)}
@@ -88,14 +93,28 @@ def bench_ndi(frames: int) -> dict:
 
     ndi_config_dir()
     from vj.output.ndi import ndi_output
+    from vj.output.sinks import SinkOutput
+
+    class NullSink:
+        """The same GPU read and hand-over, no NDI (what the render thread pays without NDI's encoder
+        competing for the same cores)."""
+
+        label = "null"
+
+        def send(self, rgba):
+            pass
+
+        def close(self):
+            pass
     from vj.render.gl import RenderTarget, create_headless_context, release_context
 
     ctx = create_headless_context()
     results = {}
     try:
-        for width, height in ((512, 512), (1920, 1080)):
+        for (width, height), sink in itertools.product(((512, 512), (1920, 1080)), ("ndi", "null")):
             target = RenderTarget(ctx, width, height)
-            output = ndi_output(f"vj-bench-{os.getpid()}-{width}", width, height, 60.0)
+            output = (ndi_output(f"vj-bench-{os.getpid()}-{width}", width, height, 60.0) if sink == "ndi"
+                      else SinkOutput(NullSink(), width, height))
             costs = []
             for index in range(frames):
                 target.framebuffer.use()
@@ -107,7 +126,7 @@ def bench_ndi(frames: int) -> dict:
                 costs.append(time.perf_counter() - started)
                 time.sleep(max(0.0, 1 / 60 - costs[-1]))
             output.close()
-            results[f"{width}x{height}"] = {"p50_ms": _p(costs[10:], 50) * 1e3, "p95_ms": _p(costs[10:], 95) * 1e3,
+            results[f"{width}x{height} {sink}"] = {"p50_ms": _p(costs[10:], 50) * 1e3, "p95_ms": _p(costs[10:], 95) * 1e3,
                                             "sent": output.sent, "dropped": output.dropped, "frames": frames}
             target.release()
     finally:
@@ -194,14 +213,10 @@ def main() -> None:
     args = parser.parse_args()
     which = set(args.only.split(","))
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
-    report = {}
-    if "link" in which:
-        report["link"] = bench_link(args.seconds)
-    if "ndi" in which:
-        report["ndi"] = bench_ndi(args.frames)
-    if "follow" in which:
-        report["follow"] = bench_follow(args.cues)
-    print(json.dumps(report, indent=2))
+    for name, run in (("link", lambda: bench_link(args.seconds)), ("ndi", lambda: bench_ndi(args.frames)),
+                      ("follow", lambda: bench_follow(args.cues))):
+        if name in which:
+            print(json.dumps({name: run()}, indent=2), flush=True)
 
 
 if __name__ == "__main__":

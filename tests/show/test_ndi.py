@@ -118,3 +118,38 @@ def test_a_slow_sink_never_holds_the_render_thread_and_drops_are_counted():
         assert reds == sorted(reds) and reds[-1] > 200   # the latest frame won, in order
     finally:
         release_context(ctx)
+
+
+def test_vj_rehearse_preview_ndi_sends_the_preview_to_a_receiver(xvfb_display, tmp_path):
+    """The CLI end to end: `vj rehearse --preview --ndi NAME` in its own process, a receiver here."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from processes import stop_process
+
+    name = _name("rehearse")
+    demo = Path(__file__).resolve().parents[2] / "setlists" / "demo.yaml"
+    process = subprocess.Popen([sys.executable, "-m", "vj", "rehearse", str(demo), "--preview", "--ndi", name,
+                                "--size", "128x96", "--fps", "12", "--seconds", "8", "--no-progress", "--osc-port", "0",
+                                "-o", str(tmp_path / "out.mp4")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=dict(os.environ), cwd=tmp_path)
+    frames = []
+    try:
+        receiver = NdiReceiver(name, timeout=60.0)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and process.poll() is None and len(frames) < 40:
+                frame = receiver.frame()
+                if frame is not None and frame[..., :3].max() > 20:
+                    frames.append(frame)
+                time.sleep(0.05)
+        finally:
+            receiver.close()
+        output, _ = process.communicate(timeout=60)
+    finally:
+        stop_process(process)
+    assert process.returncode == 0, output[-2000:]
+    assert len(frames) >= 5, f"{len(frames)} frames came"
+    assert all(f.shape == (96, 128, 4) for f in frames)
+    assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(frames, frames[1:])) > 1   # it plays

@@ -3,8 +3,8 @@ v4l2loopback camera would each be one small module with the same ``FrameSink`` i
 
 ``SinkOutput`` is the show loop's side, shared by every sink. It never waits for the sink:
 
-1. after the stage has drawn the frame, the picture (an output-size texture) is drawn into an
-   RGBA8 framebuffer and a read of it into a pixel buffer is started (asynchronous where the
+1. after the stage has drawn the frame, the picture (an output-size float texture) is blitted into
+   an RGBA8 framebuffer and a read of it into a pixel buffer is started (asynchronous where the
    driver allows), as the live recorder does (``vj.output.live_record``);
 2. a frame later, when the read has landed, the bytes go to the sender thread's one slot:
    the latest frame wins, and a frame the sender had not taken yet is dropped and counted;
@@ -45,7 +45,7 @@ class SinkOutput:
         self.dropped = 0
         self.failed: str | None = None
         self.send_cost = 0.0
-        self._gl: tuple[Any, Any, Any, Any] | None = None   # (texture, framebuffer, buffer, blit)
+        self._gl: tuple[Any, Any, Any, Any] | None = None   # (texture, framebuffer, buffer, sources)
         self._read_pending = False
         self._slot: bytes | None = None
         self._wake = threading.Condition()
@@ -58,22 +58,26 @@ class SinkOutput:
     def write(self, picture: Any, params: Any = None, tick: Any = None) -> bool:
         started = time.perf_counter()
         self._hand_on()
-        texture, framebuffer, buffer, blit = self._gl or self._make_gl(picture.ctx)
-        framebuffer.use()
-        framebuffer.viewport = (0, 0, self.width, self.height)
-        blit.apply(picture, picture, 0.0, framebuffer)
+        texture, framebuffer, buffer, sources = self._gl or self._make_gl(picture.ctx)
+        source = sources.get(picture.glo)
+        if source is None:   # a framebuffer over each picture texture the stage hands out (one or two)
+            if len(sources) >= 8:
+                for old in sources.values():
+                    old.release()
+                sources.clear()
+            source = sources[picture.glo] = picture.ctx.framebuffer(color_attachments=[picture])
+        # float → RGBA8 by a framebuffer blit (a tenth of a shader pass's cost on a software GL)
+        picture.ctx.copy_framebuffer(framebuffer, source)
         texture.read_into(buffer, alignment=1)   # into a pixel buffer: the bytes are read next frame
         self._read_pending = True
         self.send_cost = time.perf_counter() - started
         return True
 
-    def _make_gl(self, ctx: Any) -> tuple[Any, Any, Any, Any]:
-        from vj.render.passes import CrossfadePass
-
+    def _make_gl(self, ctx: Any) -> tuple[Any, Any, Any, dict]:
         texture = ctx.texture((self.width, self.height), 4, dtype="f1")
         framebuffer = ctx.framebuffer(color_attachments=[texture])
         buffer = ctx.buffer(reserve=self.width * self.height * 4)
-        self._gl = (texture, framebuffer, buffer, CrossfadePass(ctx))
+        self._gl = (texture, framebuffer, buffer, {})
         return self._gl
 
     def _hand_on(self) -> None:
@@ -119,10 +123,11 @@ class SinkOutput:
             self._wake.notify()
         self._thread.join(timeout=2.0)
         if self._gl is not None:
-            for thing in self._gl:
+            texture, framebuffer, buffer, sources = self._gl
+            for thing in (*sources.values(), framebuffer, texture, buffer):
                 try:
                     thing.release()
-                except Exception:
+                except Exception:  # its context is gone with the window
                     pass
             self._gl = None
         self.sink.close()

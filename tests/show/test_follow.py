@@ -3,6 +3,7 @@ the follower mirrors the leader's cue, style and blackout within two frames, kee
 the leader is killed, and follows again when it comes back."""
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -181,3 +182,91 @@ def test_leader_and_follower_processes(xvfb_display, tmp_path):
         from_follower.close()
     log = (tmp_path / "follower.log").read_text()
     assert "stopped answering" in log and "Traceback" not in log, log[-3000:]
+
+
+class _Stub:
+    """What ``Follower.apply`` reads of a show: the song playing, its director's cue, the clock."""
+
+    def __init__(self, song="opener", cue=0):
+        from types import SimpleNamespace
+
+        director = SimpleNamespace(cue_index_at=lambda t: self.cue)
+        self.cue = cue
+        self.songs = SimpleNamespace(current=SimpleNamespace(song=SimpleNamespace(name=song), director=director))
+        self.clock = SimpleNamespace(song_time=lambda at: at)
+
+
+def _configured_store(tmp_path):
+    from vj.control.surface import ControlSurface
+    from vj.setlist.models import load_setlist
+
+    path = tmp_path / "show.yaml"
+    path.write_text(SHOW)
+    setlist = load_setlist(path)
+    surface = ControlSurface(ParamStore())
+    surface.configure(setlist, setlist.songs[0])
+    return surface.store
+
+
+def test_the_follower_mirrors_changes_and_local_overrides_stay_until_the_leader_moves(tmp_path):
+    store = _configured_store(tmp_path)
+    follower = Follower(store, ("127.0.0.1", _free_port()))   # not started: fed by hand
+    try:
+        show = _Stub()
+        for address, args in [("/vj/state/song", ["opener"]), ("/vj/state/cue", [0, "start"]),
+                              ("/vj/state/style", ["warm"]), ("/vj/param/prompt", ["a red sky"]),
+                              ("/vj/param/blackout", [0]), ("/vj/param/freeze", [1])]:
+            follower._record(address, args, 1.0)
+        follower.apply(show)
+        assert store.value("style") == "warm" and store.value("prompt") == "a red sky"
+        assert store.value("freeze") is True and store.value("blackout") is False
+        assert not [e for e in store.actions.drain() if e.name in ("song", "cue")]   # same song and cue
+        store.set("style", "cold", source="osc")            # the follower's own controller
+        follower._record("/vj/state/style", ["warm"], 2.0)  # the leader repeats itself: no change
+        follower._record("/vj/state/cue", [2, "cue 2"], 2.0)
+        follower._record("/vj/state/song", ["encore"], 2.0)
+        follower._record("/vj/param/prompt", [""], 2.0)
+        follower.apply(show)
+        assert store.value("style") == "cold"               # the local override stays
+        assert not store.is_set("prompt")                   # the leader released its prompt
+        actions = [(e.name, e.value) for e in store.actions.drain()]
+        assert ("cue", 2) in actions and ("song", "encore") in actions
+        follower._record("/vj/state/style", ["warm"], 3.0)  # unchanged again: still nothing
+        follower._record("/vj/state/style", ["cold"], 3.1)
+        follower._record("/vj/state/style", ["warm"], 3.2)  # the leader moves: it wins again
+        follower.apply(show)
+        assert store.value("style") == "warm"
+    finally:
+        follower.stop()
+
+
+def test_the_leaders_beats_lead_the_followers_grid_through_feedback_delays():
+    import random
+
+    from vj.audio.clock import TempoClock, TempoLead
+
+    now = [100.0]
+    follower = Follower(ParamStore(), ("127.0.0.1", _free_port()), now=lambda: now[0])
+    try:
+        spb = 60.0 / 126.0
+        origin = 90.0                                         # the leader's beat 0, monotonic
+        follower._record("/vj/state/bpm", [126.0], now[0])
+        rng = random.Random(1)
+        clock = TempoClock(120.0, 4, TempoLead.LINK)
+        for step in range(90):                                # 3 s of feedback at 30 Hz, delays 0.2..15 ms
+            sent = 100.0 + step / 30
+            beat = (sent - origin) / spb
+            now[0] = sent + rng.uniform(0.0002, 0.015)
+            follower._record("/vj/state/beat", [int(beat), beat % 1.0], now[0])
+            follower.poll(clock, lambda at: at - 50.0)        # the follower's song started at 50.0
+        at = now[0]
+        leader_bar = origin + (math.floor((at - origin) / spb / 4) + 1) * 4 * spb
+        mine = clock.next_downbeat_after(at - 50.0) + 50.0
+        assert clock.bpm == 126.0
+        assert abs(mine - leader_bar) < 0.002, mine - leader_bar   # the least delayed reading wins
+        now[0] += 5.0                                          # the leader is gone: the grid runs on
+        before = clock.beat_at(now[0] - 50.0)
+        follower.poll(clock, lambda t: t - 50.0)
+        assert clock.beat_at(now[0] - 50.0) == before
+    finally:
+        follower.stop()

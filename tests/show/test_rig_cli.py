@@ -61,3 +61,9 @@ def test_rehearse_ndi_needs_the_preview(capsys, tmp_path):
 def test_a_bad_follow_address_is_refused(setlist, capsys):
     assert main(["live", setlist, "--windowed", "--no-audio", "--no-osc", "--follow", "host:notaport"]) == 2
     assert "--follow" in capsys.readouterr().err
+
+
+def test_a_follow_host_that_does_not_resolve_is_refused(setlist, capsys):
+    assert main(["live", setlist, "--windowed", "--no-audio", "--no-osc", "--follow", "nowhere.invalid:9000"]) == 2
+    err = capsys.readouterr().err
+    assert "--follow nowhere.invalid:9000" in err and "Traceback" not in err

@@ -161,7 +161,10 @@ def open_follower(args: argparse.Namespace, surface: Any) -> Any:
         leader = parse_leader(args.follow)
     except ValueError as exc:
         raise VjError(f"--follow {exc}") from None
-    follower = Follower(surface.store, leader)
+    try:
+        follower = Follower(surface.store, leader)
+    except OSError as exc:
+        raise VjError(f"--follow {args.follow}: cannot reach it: {exc.strerror or exc}") from None
     follower.start()
     return follower
 

@@ -49,16 +49,25 @@ def parse_leader(text: str) -> tuple[str, int]:
     return parse_host_port(text)
 
 
+def local_address_towards(leader: tuple[str, int]) -> str:
+    """This machine's address on the interface that reaches ``leader`` (the feedback socket
+    listens there only: loopback for a leader on this machine). Raises OSError (no route, no
+    such host)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(leader)   # UDP: chooses the route, sends nothing
+        return str(probe.getsockname()[0])
+
+
 class Follower:
     """Follows the vj at ``leader`` (host, port) into ``store``.
 
-    listen: the local interface to receive feedback on (127.0.0.1 unless the leader is elsewhere).
+    listen: the local address to receive feedback on (default: the one on the route to the leader).
     """
 
     def __init__(self, store: ParamStore, leader: tuple[str, int], *, listen: str | None = None,
                  now: Callable[[], float] = time.monotonic) -> None:
         self.store, self.leader, self.now = store, leader, now
-        host = listen or ("127.0.0.1" if leader[0] in ("127.0.0.1", "localhost", "::1") else "0.0.0.0")
+        host = listen or local_address_towards(leader)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind((host, 0))
         self._socket.settimeout(0.2)

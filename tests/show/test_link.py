@@ -142,3 +142,33 @@ def test_the_live_show_takes_the_link_tempo_and_shows_the_peers(peer, tmp_path):
         lead.close()
     assert in_time and seen["label"].startswith("link, 1 peer")
     assert show.song.clock.lead is TempoLead.LINK
+
+
+def test_vj_live_tempo_link_end_to_end(peer, xvfb_display, tmp_path):
+    """`vj live --tempo link` in its own process: the peer here sets the tempo, vj's OSC feedback
+    reports it and one Link peer."""
+    import os
+    import subprocess
+    import sys
+
+    from processes import stop_process
+    from test_follow import Listener
+
+    path = tmp_path / "set.yaml"
+    path.write_text(SETLIST)
+    listener = Listener()
+    process = subprocess.Popen([sys.executable, "-m", "vj", "live", str(path), "--windowed", "--window-size", "160x120",
+                                "--no-audio", "--tempo", "link", "--display-rate", "30", "--quit-after", "60",
+                                "--osc-port", "0", "--osc-feedback", f"127.0.0.1:{listener.port}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+                               cwd=tmp_path)
+    try:
+        started = time.monotonic()
+        listener.first("/vj/state/link_peers", lambda a: a[0] >= 1, started, timeout=60)
+        peer.link.tempo = 137.0
+        changed = time.monotonic()
+        listener.first("/vj/state/bpm", lambda a: abs(a[0] - 137.0) < 0.01, changed, timeout=5)
+        assert process.poll() is None
+    finally:
+        stop_process(process)
+        listener.close()

@@ -125,7 +125,7 @@ class LinkLead:
 
     @property
     def label(self) -> str:
-        return f"link, {self.peers} peer{'s' if self.peers != 1 else ''}"
+        return f"link, {self.peers} peer{'s' if self.peers != 1 else ''}" + (", playing" if self.playing else "")
 
     def close(self) -> None:
         try:

@@ -175,7 +175,9 @@ def open_sinks(args: argparse.Namespace, setlist: Any) -> list[Any]:
         return []
     from vj.output.ndi import ndi_output
 
-    return [ndi_output(args.ndi, setlist.output.width, setlist.output.height, float(setlist.output.fps))]
+    # frames go out at the display's rate (the monitor's is not known before the window opens: 60)
+    rate = float(args.display_rate or 60.0)
+    return [ndi_output(args.ndi, setlist.output.width, setlist.output.height, rate)]
 
 
 def _open_audio(args: argparse.Namespace) -> Any:

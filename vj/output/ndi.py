@@ -65,7 +65,8 @@ def sources_named(name: str, seconds: float = NAME_CHECK_SECONDS) -> list[str]:
 
 
 class NdiSink:
-    """An NDI sender of ``width``×``height`` RGBA frames at ``fps`` called ``name``."""
+    """An NDI sender of ``width``×``height`` RGBA frames called ``name``. ``fps`` is the rate it
+    declares (the show's display rate: the show paces the frames, NDI does not clock them)."""
 
     def __init__(self, name: str, width: int, height: int, fps: float) -> None:
         if not name or not name.strip():
@@ -80,7 +81,7 @@ class NdiSink:
         frame.set_resolution(width, height)
         frame.set_fourcc(structs.FourCC.RGBA)
         frame.set_frame_rate(Fraction(fps).limit_denominator(1001))
-        self._sender = sender_module.Sender(name)
+        self._sender = sender_module.Sender(name, clock_video=False)
         self._sender.set_video_frame(frame)
         self._sender.open()
         self.source_name = self._sender.name

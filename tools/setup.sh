@@ -41,7 +41,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         || "$VPY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
     fi
   fi
-  "$VPY" -m pip install -q -e ".[test]"
+  # link and ndi: optional extras, installed here so their tests run (tests skip, saying why, without them)
+  "$VPY" -m pip install -q -e ".[test,link,ndi]"
   touch "$stamp"
 fi
 echo "setup: ready (.venv)"

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--preview", action="store_true",
                           help="show the frames in a window as they render, steerable from OSC and MIDI with "
                           "the flags below (a steered rehearsal is not repeatable); Esc stops and keeps what is done")
+    rehearse.add_argument("--ndi", metavar="NAME", help="with --preview: also send the frames as the NDI source NAME "
+                          "(needs vj[ndi])")
     from vj.control.surface import add_control_arguments
 
     add_control_arguments(rehearse)  # used with --preview only
@@ -205,6 +207,10 @@ def _run_rehearse(args: argparse.Namespace) -> int:
     from vj.show.generators import make_generator
     from vj.generators.base import GeneratorError
 
+    if args.ndi and not args.preview:
+        from vj.errors import VjError
+
+        raise VjError("--ndi sends what the preview shows: add --preview")
     setlist = load_setlist(args.setlist)
     if args.all:
         return _rehearse_all(args, setlist)
@@ -267,12 +273,19 @@ def _rehearse_with_preview(args: argparse.Namespace, setlist: Any, plan: Any, ge
 
     surface = open_controls(args, setlist, plan.song)
     preview = None
+    sinks: list[Any] = []
     try:
+        if args.ndi:
+            from vj.output.ndi import ndi_output
+
+            sinks = [ndi_output(args.ndi, plan.width, plan.height, plan.fps)]
         preview = RehearsalPreview(f"vj rehearse — {plan.song.name}", (plan.width, plan.height), plan.director,
                                    surface)
         with frame_progress(plan.frames, enabled=not args.no_progress) as advance:
-            return render_rehearsal(plan, generator, progress=advance, preview=preview)
+            return render_rehearsal(plan, generator, progress=advance, preview=preview, extra_outputs=sinks)
     finally:
+        for sink in sinks:   # the show loop closed them unless it never started (closing again is a no-op)
+            sink.close(True)
         if preview is not None:
             preview.release()
         surface.stop()

@@ -27,6 +27,7 @@ class TempoLead(enum.Enum):
     SETLIST = "setlist"        # the song's BPM, or a BPM set by hand
     TAP = "tap"                # tap tempo
     MIDI_CLOCK = "midi_clock"  # an external beat source calling ``external_beat``
+    LINK = "link"              # an Ableton Link session (``vj.audio.link.LinkLead`` calls ``follow``)
 
     @classmethod
     def parse(cls, text: str) -> "TempoLead":
@@ -200,6 +201,26 @@ class TempoClock:
             self._retempo(bpm, time)
         beat, expected = self.nearest_beat(time)
         self._shift(time - expected)
+        self.locked = True
+
+    def follow(self, time: float, beat: float, bpm: float, quantum: float | None = None) -> None:
+        """An external timeline (Ableton Link) is at ``beat`` at song time ``time``, at ``bpm``; leads
+        when the lead is LINK. The tempo is taken outright and the grid placed so that bar lines fall
+        where that timeline's ``quantum`` (the bar: ``beats_per_bar`` unless given) starts. Beat
+        numbers stay this clock's own and move on: a small step back (under a quarter beat: drift,
+        jitter) is followed as it is, a bigger one is made forward to the same place in the bar."""
+        if self.lead is not TempoLead.LINK:
+            return
+        if not (math.isfinite(time) and math.isfinite(beat) and math.isfinite(bpm)):
+            return
+        bpm = min(max(float(bpm), 20.0), 400.0)
+        quantum = float(quantum or self.beats_per_bar)
+        mine = self.beat_at(time)
+        ahead = (beat - mine) % quantum
+        if ahead > quantum - 0.25:
+            ahead -= quantum
+        self._bpm = bpm
+        self._origin = time - (mine + ahead) * self.seconds_per_beat
         self.locked = True
 
     def resync(self, time: float) -> None:

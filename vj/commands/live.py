@@ -37,9 +37,16 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                        "or an aubio method (hfc, specflux, complex, ...; aubio decides 4-5 hops after it)")
     audio.add_argument("--no-audio", action="store_true", help="no input: run on the internal tempo clock")
     tempo = parser.add_argument_group("tempo and cues")
-    tempo.add_argument("--tempo", choices=("detected", "setlist", "tap", "midi_clock"),
-                       help="what leads the tempo (default: the song's tempo_lead)")
+    tempo.add_argument("--tempo", choices=("detected", "setlist", "tap", "midi_clock", "link"),
+                       help="what leads the tempo (default: the song's tempo_lead; link: an Ableton Link session, "
+                       "needs vj[link])")
+    tempo.add_argument("--link", action="store_true",
+                       help="join the Ableton Link session and publish vj's tempo to it (needs vj[link]; implied by "
+                       "a link tempo lead)")
     tempo.add_argument("--bpm", type=float, help="starting BPM (default: the song's, else 120)")
+    tempo.add_argument("--follow", metavar="HOST[:PORT]",
+                       help="follow the vj whose OSC is at HOST:PORT (default port 9000): its song, cue, style, "
+                       "prompt, blackout and freeze; tempo from its beats (or Link with --tempo link)")
     tempo.add_argument("--cue-mode", choices=("time", "bars", "manual"),
                        help="how cues advance (default: the song's cue_mode)")
     tempo.add_argument("--latency-offset", type=float, metavar="MS",
@@ -51,6 +58,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     output.add_argument("--window-size", type=size(minimum=64), default=(960, 540), help="windowed size (default 960x540)")
     output.add_argument("--record", type=Path, metavar="OUT.mp4", help="also record what the projector shows, with the input audio")
+    output.add_argument("--ndi", metavar="NAME", help="also send what the projector shows as the NDI source NAME "
+                        "(needs vj[ndi])")
     output.add_argument("--hud", action="store_true", help="start with the HUD shown (H toggles)")
     output.add_argument("--upload", choices=("auto", "shared", "host"), default="auto",
                         help="how generator frames reach the window (default: a shared GL context)")
@@ -72,14 +81,21 @@ def run_live(args: argparse.Namespace) -> int:
     # 1. The setlist and every song's cues: nothing opens if any of it is wrong.
     setlist = load_setlist(args.setlist)
     song = setlist.song(args.song)
-    states = build_song_states(setlist, bpm=args.bpm, tempo_lead=args.tempo, cue_mode=args.cue_mode)
+    follow = getattr(args, "follow", None)
+    # a follower's grid is an external timeline: the leader's beats (or Link's, with --tempo link)
+    tempo = args.tempo or ("link" if follow else None)
+    states = build_song_states(setlist, bpm=args.bpm, tempo_lead=tempo, cue_mode=args.cue_mode)
     # 2. The generator (a wrong model id fails here, not in the middle of the show).
     generator = make_generator(setlist, name=args.generator, allow_download=args.allow_download)
     # 3. OSC and MIDI (a port in use fails here, with its message).
     surface = open_controls(args, setlist, song)
     # 4. The audio input, 5. the recording's file, 6. the monitor and the window.
-    audio = recorder = window = None
+    audio = recorder = window = link = follower = None
+    extra: list[Any] = []
     try:
+        link = open_link_lead(args, states, following=bool(follow))
+        follower = open_follower(args, surface)
+        extra = open_sinks(args, setlist)
         audio = _open_audio(args)
         recorder = _open_recorder(args, setlist, audio)
         window = _open_window(args, setlist, song.name)
@@ -88,14 +104,21 @@ def run_live(args: argparse.Namespace) -> int:
                               display_rate=args.display_rate, upload=args.upload, hud=args.hud)
         show = LiveShow(setlist, states, window, audio=audio, make_generator=lambda: generator,
                         options=options, recorder=recorder, controls=surface.store,
-                        surface=surface, start_song=setlist.song_index(song))
-        recorder = None  # the show finishes it
+                        surface=surface, start_song=setlist.song_index(song), extra_outputs=extra,
+                        tempo_lead=link if link is not None else follower, follower=follower)
+        recorder, extra = None, []  # the show finishes them
         log.info("live: '%s' on %s; upload %s", song.name, "a window" if window.monitor is None else window.monitor.name,
                  show.handoff.label)
         return show.run()
     finally:
         if recorder is not None:
             recorder.abort()
+        for sink in extra:
+            sink.close(True)
+        if link is not None:
+            link.close()
+        if follower is not None:
+            follower.stop()
         if audio is not None:
             audio.stop()
         if window is not None:
@@ -111,6 +134,50 @@ def open_controls(args: argparse.Namespace, setlist: Any, song: Any) -> Any:
     surface.configure(setlist, song)
     surface.start()
     return surface
+
+
+def open_link_lead(args: argparse.Namespace, states: Any, following: bool = False) -> Any:
+    """The Link session member, when a song's tempo lead is ``link`` or ``--link`` asks (else None).
+    A follower joins Link only with ``--tempo link`` (else its leader's beats lead)."""
+    from vj.audio.clock import TempoLead
+
+    if following:
+        if args.tempo != "link":
+            return None
+    elif not getattr(args, "link", False) and not any(s.clock.lead is TempoLead.LINK for s in states):
+        return None
+    from vj.audio.link import LinkLead
+
+    return LinkLead(states[0].start_bpm)
+
+
+def open_follower(args: argparse.Namespace, surface: Any) -> Any:
+    """``--follow HOST[:PORT]``: the follower of that leader, started (else None)."""
+    if not getattr(args, "follow", None):
+        return None
+    from vj.control.follow import Follower, parse_leader
+
+    try:
+        leader = parse_leader(args.follow)
+    except ValueError as exc:
+        raise VjError(f"--follow {exc}") from None
+    try:
+        follower = Follower(surface.store, leader)
+    except OSError as exc:
+        raise VjError(f"--follow {args.follow}: cannot reach it: {exc.strerror or exc}") from None
+    follower.start()
+    return follower
+
+
+def open_sinks(args: argparse.Namespace, setlist: Any) -> list[Any]:
+    """The frame sinks the flags ask for (``--ndi NAME``), as outputs of the show loop."""
+    if not getattr(args, "ndi", None):
+        return []
+    from vj.output.ndi import ndi_output
+
+    # frames go out at the display's rate (the monitor's is not known before the window opens: 60)
+    rate = float(args.display_rate or 60.0)
+    return [ndi_output(args.ndi, setlist.output.width, setlist.output.height, rate)]
 
 
 def _open_audio(args: argparse.Namespace) -> Any:
@@ -161,4 +228,4 @@ def _open_recorder(args: argparse.Namespace, setlist: Any, audio: Any) -> Any:
     return recorder
 
 
-__all__ = ["add_live_arguments", "run_live"]
+__all__ = ["add_live_arguments", "open_link_lead", "open_sinks", "run_live"]

@@ -120,6 +120,8 @@ class OscFeedback:
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()   # a discrete change (cue, song, style, a switch) goes out at once
+        self._shown: dict[str, Any] = {}
         self.bad = RateLimitedLog(log)
         self.sent = 0
 
@@ -149,6 +151,7 @@ class OscFeedback:
             return
         self.store.remove_listener(self._on_change)
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=2.0)
         self._thread = None
         if self._socket is not None:
@@ -160,6 +163,8 @@ class OscFeedback:
     def _on_change(self, name: str, value: Any, source: str) -> None:
         if self._clients:
             self._pending.append((name, ()))  # the value is read back from the store when sending
+            if name in self.store and self.store.spec(name).kind is not ParamKind.FLOAT:
+                self._wake.set()
 
     def refresh(self) -> None:
         """Send every parameter (a tablet that just connected wants all its faders placed)."""
@@ -168,7 +173,8 @@ class OscFeedback:
 
     def publish_state(self, *, cue: int | None = None, cue_label: str | None = None, prompt: str | None = None,
                       bpm: float | None = None, beat: float | None = None, beat_phase: float | None = None,
-                      bar: int | None = None, song: str | None = None, style: str | None = None) -> None:
+                      bar: int | None = None, song: str | None = None, style: str | None = None,
+                      link_peers: int | None = None) -> None:
         """Show state for the clients (called by the live loop, each frame if it likes)."""
         if not self._clients:
             return
@@ -187,12 +193,20 @@ class OscFeedback:
             push(("/vj/state/song", (str(song),)))
         if style is not None:
             push(("/vj/state/style", (str(style),)))
+        if link_peers is not None:
+            push(("/vj/state/link_peers", (int(link_peers),)))
+        changed = (cue, song, style) != self._shown.get("discrete", (cue, song, style))
+        self._shown["discrete"] = (cue, song, style)
+        if changed:
+            self._wake.set()
 
     # ---- the sender thread ------------------------------------------------------------------
 
     def _run(self) -> None:
         interval = 1.0 / max(self.rate, 1.0)
-        while not self._stop.wait(interval):
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
             if self._pending:
                 self.flush()
 

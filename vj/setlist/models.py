@@ -203,7 +203,7 @@ class Song(_Strict):
     camera: Camera = Field(default_factory=Camera)
     reactivity: list[Reactivity] = Field(default_factory=list)
     cues: list[Cue] = Field(default_factory=list)
-    tempo_lead: Literal["detected", "setlist", "tap", "midi_clock"] = "detected"
+    tempo_lead: Literal["detected", "setlist", "tap", "midi_clock", "link"] = "detected"
     cue_mode: Literal["time", "bars", "manual"] = "time"
     #: Synced lyrics (.lrc or .srt, relative to the setlist): each line a prompt cue.
     lyrics: str | None = None

@@ -222,7 +222,8 @@ class DisplayOutput:
             show.surface.publish_state(cue=params.cue_index, cue_label=params.cue_label, bpm=song.clock.bpm,
                                        beat=record.beat, beat_phase=record.beat_phase,
                                        bar=math.floor(song.clock.bar_at(tick.time)), song=song.song.name,
-                                       style=params.style_name)
+                                       style=params.style_name,
+                                       **({"link_peers": show.tempo_lead.peers} if show.tempo_lead is not None else {}))
         display.ctx.finish()  # nothing queued behind the swap: lowest latency, honest timings
         record.swap = show.clock.swap(display, tick)
         if show.recorder is not None:
@@ -256,7 +257,8 @@ class DisplayOutput:
             flags.append(worker.notice)
         self.hud.update(HudState(
             fps=self.fps_average, generator_fps=worker.fps, bpm=clock.bpm,
-            tempo_source=f"{clock.lead.value}" + ("" if clock.locked else ", waiting for beats"),
+            tempo_source=f"{clock.lead.value}" + ("" if clock.locked else ", waiting for beats")
+            + (f" ({show.tempo_lead.label})" if show.tempo_lead is not None else ""),
             beat=record.beat, bar=clock.bar_at(record.music_time), beat_phase=record.beat_phase,
             beats_per_bar=clock.beats_per_bar, cue=params.cue_label, song=song.song.name,
             audio=(f"{status.device} {status.sample_rate} Hz hop {status.hop}" if status and status.device
@@ -286,12 +288,19 @@ class LiveShow:
     controls:       the parameter store OSC/MIDI write to (a fresh one when None: keys still go
                     through it).
     now:            the clock (``time.monotonic``; tests give a fake one).
+    extra_outputs:  more outputs of the show loop after the projector (``vj.output.sinks.SinkOutput``:
+                    NDI), each given the output picture every frame.
+    tempo_lead:     an external tempo lead polled once a frame (``vj.audio.link.LinkLead``, or the
+                    follower's leader beats), or None.
+    follower:       ``vj.control.follow.Follower``: the leader's changes, applied once a frame.
     """
 
     def __init__(self, setlist: Any, songs: Sequence[SongState], window: Any, *,
                  audio: Any | None, make_generator: Callable[[], Any], options: LiveOptions,
                  recorder: Any | None = None, controls: ParamStore | None = None, surface: Any | None = None,
-                 start_song: int = 0, now: Callable[[], float] = time.monotonic) -> None:
+                 start_song: int = 0, now: Callable[[], float] = time.monotonic,
+                 extra_outputs: Sequence[Any] = (), tempo_lead: Any | None = None,
+                 follower: Any | None = None) -> None:
         self.setlist, self.display, self.audio, self.options = setlist, window, audio, options
         self.recorder, self.surface, self.now = recorder, surface, now
         self.store = controls if controls is not None else (surface.store if surface is not None else ParamStore())
@@ -304,8 +313,10 @@ class LiveShow:
         self.on_frame: Callable[["LiveShow", FrameRecord], None] | None = None
         self.stage = DisplayStage(window, setlist, self.songs, make_generator, options, self.store, now)
         self.output = DisplayOutput(self)
+        self.extra_outputs = list(extra_outputs)
+        self.tempo_lead, self.follower = tempo_lead, follower
         self.loop = ShowLoop(self._until(options.quit_after), self.songs, self.features, self.actions,
-                             self.stage, [self.output])
+                             self.stage, [self.output, *self.extra_outputs])
         if surface is not None:
             self.songs.listeners.append(lambda state: surface.configure(setlist, state.song))
 
@@ -355,7 +366,12 @@ class LiveShow:
             def tick(_self) -> Tick | None:
                 if seconds is not None and self.now() - started >= seconds:
                     return None
-                return clock.tick()
+                tick = clock.tick()
+                if self.tempo_lead is not None:   # Link: the session's tempo and phase, this frame
+                    self.tempo_lead.poll(self.songs.current.clock, clock.song_time)
+                if self.follower is not None:     # the leader's changes, drained with this frame's actions
+                    self.follower.apply(self)
+                return tick
 
         return Until()
 

@@ -9,7 +9,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -113,7 +113,8 @@ def _slug(text: str) -> str:
 
 def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
                      progress: Callable[[int, int], None] | None = None,
-                     keep_hashes: bool = False, preview: "RehearsalPreview | None" = None) -> RehearsalResult:
+                     keep_hashes: bool = False, preview: "RehearsalPreview | None" = None,
+                     extra_outputs: Sequence[Any] = ()) -> RehearsalResult:
     """Render every frame, encode the MP4 with audio, and draw the timeline picture: the show loop
     with a file clock (paced to the song when a ``preview`` window watches and steers it; closing
     the window stops early, and the MP4 then holds the frames so far, its audio cut to match)."""
@@ -132,7 +133,7 @@ def render_rehearsal(plan: RehearsalPlan, generator: Generator | None = None, *,
     actions = ShowActions(songs, clock, store, keys=preview.keys if preview is not None else None, confirm_quit=False)
     stage = InlineStage(ctx, plan, generator)
     output = RehearsalOutput(plan, ctx, keep_hashes, progress)
-    outputs: list[Any] = [output] + ([preview] if preview is not None else [])
+    outputs: list[Any] = [output] + ([preview] if preview is not None else []) + list(extra_outputs)
     try:
         ShowLoop(clock, songs, TrackFeatures(plan.analysis), actions, stage, outputs).run()
     finally:

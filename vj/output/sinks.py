@@ -1,0 +1,139 @@
+"""Frame sinks: what the projector shows, handed to another program (NDI today; Spout, Syphon or a
+v4l2loopback camera would each be one small module with the same ``FrameSink`` interface).
+
+``SinkOutput`` is the show loop's side, shared by every sink. It never waits for the sink:
+
+1. after the stage has drawn the frame, the picture (an output-size float texture) is blitted into
+   an RGBA8 framebuffer and a read of it into a pixel buffer is started (asynchronous where the
+   driver allows), as the live recorder does (``vj.output.live_record``);
+2. a frame later, when the read has landed, the bytes go to the sender thread's one slot:
+   the latest frame wins, and a frame the sender had not taken yet is dropped and counted;
+3. the sender thread flips the rows top-down and calls ``sink.send``, which may take as long as
+   the network makes it: the render thread never waits for it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    """Where frames go. ``send`` runs on the sender thread with H×W×4 uint8 RGBA, top row first."""
+
+    label: str
+
+    def send(self, rgba: np.ndarray) -> None: ...
+    def close(self) -> None: ...
+
+
+class SinkOutput:
+    """An ``Output`` of the show loop (``write``/``close``) that feeds one ``FrameSink``.
+
+    sent / dropped: frames handed to the sink / frames replaced by a newer one before it could.
+    send_cost:      seconds the render thread spent in the last ``write`` (the benchmark reads it).
+    """
+
+    def __init__(self, sink: FrameSink, width: int, height: int) -> None:
+        self.sink, self.width, self.height = sink, width, height
+        self.sent = 0
+        self.dropped = 0
+        self.failed: str | None = None
+        self.send_cost = 0.0
+        self._gl: tuple[Any, Any, Any, Any] | None = None   # (texture, framebuffer, buffer, sources)
+        self._read_pending = False
+        self._slot: bytes | None = None
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"vj-sink-{sink.label}", daemon=True)
+        self._thread.start()
+
+    # ---- render thread ---------------------------------------------------------------------------
+
+    def write(self, picture: Any, params: Any = None, tick: Any = None) -> bool:
+        started = time.perf_counter()
+        self._hand_on()
+        texture, framebuffer, buffer, sources = self._gl or self._make_gl(picture.ctx)
+        source = sources.get(picture.glo)
+        if source is None:   # a framebuffer over each picture texture the stage hands out (one or two)
+            if len(sources) >= 8:
+                for old in sources.values():
+                    old.release()
+                sources.clear()
+            source = sources[picture.glo] = picture.ctx.framebuffer(color_attachments=[picture])
+        # float → RGBA8 by a framebuffer blit (a tenth of a shader pass's cost on a software GL)
+        picture.ctx.copy_framebuffer(framebuffer, source)
+        texture.read_into(buffer, alignment=1)   # into a pixel buffer: the bytes are read next frame
+        self._read_pending = True
+        self.send_cost = time.perf_counter() - started
+        return True
+
+    def _make_gl(self, ctx: Any) -> tuple[Any, Any, Any, dict]:
+        texture = ctx.texture((self.width, self.height), 4, dtype="f1")
+        framebuffer = ctx.framebuffer(color_attachments=[texture])
+        buffer = ctx.buffer(reserve=self.width * self.height * 4)
+        self._gl = (texture, framebuffer, buffer, {})
+        return self._gl
+
+    def _hand_on(self) -> None:
+        """The last frame's read has landed by now: its bytes to the sender (latest wins)."""
+        if not self._read_pending or self._gl is None:
+            return
+        self._read_pending = False
+        raw = self._gl[2].read()
+        with self._wake:
+            if self._slot is not None:
+                self.dropped += 1
+            self._slot = raw
+            self._wake.notify()
+
+    # ---- sender thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._slot is None and not self._stopping:
+                    self._wake.wait()
+                if self._slot is None:
+                    return
+                raw, self._slot = self._slot, None
+            rows = np.frombuffer(raw, dtype=np.uint8).reshape(self.height, self.width, 4)[::-1]
+            try:
+                self.sink.send(np.ascontiguousarray(rows))
+                self.sent += 1
+            except Exception as exc:  # a sink that fails stops sending; the show goes on
+                self.failed = f"{type(exc).__name__}: {exc}"
+                log.error("%s output stopped: %s", self.sink.label, self.failed)
+                return
+
+    # ---- the end -----------------------------------------------------------------------------
+
+    def close(self, failed: bool = False) -> None:
+        try:
+            self._hand_on()
+        except Exception as exc:  # the GL context is gone with the window: a frame short
+            log.debug("%s: the last frame's read failed: %s", self.sink.label, exc)
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join(timeout=2.0)
+        if self._gl is not None:
+            texture, framebuffer, buffer, sources = self._gl
+            for thing in (*sources.values(), framebuffer, texture, buffer):
+                try:
+                    thing.release()
+                except Exception:  # its context is gone with the window
+                    pass
+            self._gl = None
+        self.sink.close()
+        if self.dropped:
+            log.info("%s: %d frames sent, %d dropped (the sender fell behind)", self.sink.label, self.sent,
+                     self.dropped)
+
+
+__all__ = ["FrameSink", "SinkOutput"]

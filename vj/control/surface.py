@@ -39,6 +39,13 @@ def add_control_arguments(parser: argparse.ArgumentParser) -> None:
                        "launch_control_xl)")
     group.add_argument("--midi-port", action="append", metavar="NAME",
                        help="MIDI input to open (part of the name; repeatable; default: all)")
+    web = parser.add_argument_group("control page in the browser (docs/web.md)")
+    web.add_argument("--web", nargs="?", type=int, const=8080, metavar="PORT",
+                     help="serve a control page (default port 8080) on this machine")
+    web.add_argument("--web-host", metavar="ADDR",
+                     help="interface for the page (e.g. 0.0.0.0: the LAN); then a token is required, "
+                     "printed at start as a URL and a QR code")
+    web.add_argument("--web-token", metavar="TOKEN", help=argparse.SUPPRESS)  # a fixed token (tests)
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -52,11 +59,13 @@ class ControlSurface:
     """The store plus whatever inputs the flags asked for. ``start`` raises OscError/MidiError
     (VjError: one line for people) when a port cannot be opened."""
 
-    def __init__(self, store: ParamStore, *, osc: OscServer | None = None, midi: Any | None = None) -> None:
+    def __init__(self, store: ParamStore, *, osc: OscServer | None = None, midi: Any | None = None,
+                 web: Any | None = None) -> None:
         self.store = store
         self.router = osc.router if osc is not None else ControlRouter(store)
         self.osc = osc
         self.midi = midi
+        self.web = web
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, store: ParamStore | None = None) -> "ControlSurface":
@@ -72,7 +81,14 @@ class ControlSurface:
 
             mapping: MidiMapping | None = resolve_mapping(args.midi, store) if args.midi else None
             midi = MidiInput(store, mapping, port_names=args.midi_port, router=router)
-        surface = cls(store, osc=osc, midi=midi)
+        web = None
+        if getattr(args, "web", None) is not None or getattr(args, "web_host", None):
+            from vj.control.web import DEFAULT_WEB_PORT, WebServer
+
+            port = args.web if getattr(args, "web", None) is not None else DEFAULT_WEB_PORT
+            web = WebServer(store, router, host=args.web_host or "127.0.0.1", port=port,
+                            token=getattr(args, "web_token", None))
+        surface = cls(store, osc=osc, midi=midi, web=web)
         surface.router = router
         return surface
 
@@ -95,6 +111,13 @@ class ControlSurface:
     def start(self) -> None:
         if self.osc is not None:
             self.osc.start()
+        if self.web is not None:
+            try:
+                self.web.start()
+            except BaseException:
+                self.stop()
+                raise
+            self.web.announce()
         if self.midi is not None:
             try:
                 opened = self.midi.start()
@@ -105,6 +128,8 @@ class ControlSurface:
                 log.warning("no MIDI input found; MIDI control is off (see `vj devices`)")
 
     def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
         if self.midi is not None:
             self.midi.stop()
         if self.osc is not None:
@@ -115,6 +140,8 @@ class ControlSurface:
         song, style); cheap, throttled in the feedback thread."""
         if self.osc is not None:
             self.osc.publish_state(**state)
+        if self.web is not None:
+            self.web.publish_state(**state)
 
     def __enter__(self) -> "ControlSurface":
         self.start()

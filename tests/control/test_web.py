@@ -214,3 +214,29 @@ def test_a_port_in_use_is_a_message(server, store):
     other = WebServer(store, host="127.0.0.1", port=server.port)
     with pytest.raises(WebError, match="another --web port"):
         other.start()
+
+
+def test_the_flags_choose_the_server(store, capsys):
+    from vj.cli import build_parser, main
+    from vj.control.surface import ControlSurface
+
+    parser = build_parser()
+    local = ControlSurface.from_args(parser.parse_args(["live", "set.yaml", "--web", "0", "--no-osc"]), store)
+    assert local.web.host == "127.0.0.1" and local.web.port == 0 and local.web.token == ""
+    local.start()
+    try:
+        assert local.web.port > 0
+        assert f"control page: http://127.0.0.1:{local.web.port}/" in capsys.readouterr().err
+    finally:
+        local.stop()
+    lan = ControlSurface.from_args(parser.parse_args(["live", "set.yaml", "--web-host", "0.0.0.0", "--no-osc"]), store)
+    assert lan.web.port == 8080 and len(lan.web.token) >= 20
+    import io
+
+    out = io.StringIO()
+    lan.web.announce(out)
+    printed = out.getvalue()
+    assert f"?token={lan.web.token}" in printed and "█" in printed   # the URL, and its QR code
+    assert ControlSurface.from_args(parser.parse_args(["live", "set.yaml", "--no-osc"]), store).web is None
+    assert main(["rehearse", "set.yaml", "--web"]) == 2
+    assert "--web steers a rehearsal as it renders: add --preview" in capsys.readouterr().err

@@ -317,8 +317,10 @@ class WebServer:
     # ---- HTTP ---------------------------------------------------------------------------------
 
     def _authorised(self, request: Any) -> bool:
-        host = (request.host or "").rsplit(":", 1)[0].strip("[]") if not (request.host or "").startswith("[") \
-            else (request.host or "")[1:].split("]")[0]
+        try:
+            host = urlsplit("//" + (request.host or "")).hostname or ""
+        except ValueError:
+            return False
         if not self.token:
             return is_loopback(host)   # loopback only, and no DNS-rebinding name either
         given = request.query.get("token") or request.cookies.get(_COOKIE) or ""
@@ -336,6 +338,8 @@ class WebServer:
                          request.remote)
                 return web.Response(status=403, text="403: this control page needs the token vj printed at start\n")
             response = await handler(request)
+            if getattr(response, "prepared", False):   # a WebSocket, answered already
+                return response
             if self.token and request.query.get("token"):
                 response.set_cookie(_COOKIE, self.token, httponly=True, samesite="Strict")
             response.headers.setdefault("Cache-Control", "no-store")

@@ -345,7 +345,8 @@ class WebServer:
             response.headers.setdefault("Cache-Control", "no-store")
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Content-Security-Policy",
-                                        "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'")
+                                        "default-src 'self'; img-src 'self' blob: data:; "
+                                        f"connect-src 'self' ws://{request.host} wss://{request.host}")
             return response
 
         return guard

@@ -83,7 +83,10 @@
     if (s.bpm != null) $("bpm").textContent = s.bpm.toFixed(1) + " BPM";
     if (s.song != null) $("song").textContent = s.song;
     if (s.cue != null) $("cue").textContent = s.cue + (s.cue_label ? " · " + s.cue_label : "");
-    if (s.style != null) $("style").textContent = s.style;
+    if (s.style != null) {
+      $("style").textContent = s.style;
+      if (vj.values.style == null) markStyle(s.style);   // the setlist's style leads: light its pad
+    }
     const phase = s.beat_phase == null ? 1 : s.beat_phase;
     $("beat").className = phase < 0.2 ? "on" : "";
   }

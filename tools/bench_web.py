@@ -3,7 +3,7 @@ the first live frame rendered with it (and to its swap), and what the preview th
 render thread.
 
     .venv/bin/python tools/bench_web.py                       # latency, then the preview's cost
-    .venv/bin/python tools/bench_web.py --seconds 10 --size 1280x720 --rate 60
+    .venv/bin/python tools/bench_web.py --seconds 10 --size 640x360 --rate 60
 
 A real live show (``LiveShow`` on a headless EGL display, paced at ``--rate`` Hz, the procedural
 generator, output ``--size``) serves the real control page server on a free port. The client is
@@ -189,7 +189,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds of probes per run")
     parser.add_argument("--rate", type=float, default=60.0, help="display rate (Hz)")
-    parser.add_argument("--size", type=_size, default=(1280, 720), help="output size (default 1280x720)")
+    parser.add_argument("--size", type=_size, default=(384, 216), help="output size (default 384x216; multiples of 8)")
     parser.add_argument("--flood", type=float, default=60.0, help="fader messages per second beside the probes")
     parser.add_argument("--probe-ms", type=float, default=50.0, help="a probe every N ms")
     parser.add_argument("--only", choices=["latency", "preview"])

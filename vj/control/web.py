@@ -532,7 +532,7 @@ class WebServer:
 
     async def _tick(self) -> None:
         """State at ``STATE_RATE``; a new schema when the store's table changed (a new song)."""
-        sent_version, specs, prompts = -1, self.store.specs, self.store._state.prompts
+        sent_version, specs, prompts = 0, self.store.specs, self.store._state.prompts  # 0: nothing published yet
         while True:
             await asyncio.sleep(1.0 / STATE_RATE)
             if not self._clients:

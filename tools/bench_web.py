@@ -2,7 +2,7 @@
 the first live frame rendered with it (and to its swap), and what the preview thumbnails cost the
 render thread.
 
-    .venv/bin/python tools/bench_web.py                       # latency, then the preview's cost
+    .venv/bin/python tools/bench_web.py                       # latency, the preview's cost, OSC beside
     .venv/bin/python tools/bench_web.py --seconds 10 --size 640x360 --rate 60
 
 A real live show (``LiveShow`` on a headless EGL display, paced at ``--rate`` Hz, the procedural
@@ -11,8 +11,9 @@ another process (aiohttp's WebSocket client, sending the JSON messages the page 
 drag of ``--flood`` messages per second on ``brightness`` and, every ``--probe-ms``, a probe
 setting ``seed`` to a new value, noting the CLOCK_MONOTONIC time it left (shared by processes on
 one machine). The show notes, per frame, when it took its control snapshot and which seed it
-held, and when the frame was swapped; a probe's latency is its send → the first frame whose
-snapshot held it ("to frame": when the render used it) and → that frame's swap ("to swap").
+held, and when the frame was swapped; a probe's latency is its send → the store taking it ("to
+store": the server's own part), → the first frame whose snapshot held it ("to frame": when the
+render used it; up to a frame period more) and → that frame's swap ("to swap").
 
 The preview's cost: the same show, a client asking for the preview, and the render-thread time
 of each ``ThumbnailStream.write`` that did work (a GPU downscale + a pixel-buffer read started, or
@@ -48,6 +49,32 @@ songs:
 
 
 # ---- the client (a child process) ------------------------------------------------------------
+
+def osc_client(port: int, seconds: float, flood: float, probe_ms: float) -> list:
+    """The same probes and flood over OSC (python-osc), for the comparison in the same show."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    osc = SimpleUDPClient("127.0.0.1", port)
+    probes = []
+    time.sleep(0.5)
+    start = time.monotonic()
+    next_probe = start + probe_ms / 1000.0
+    interval = 1.0 / flood if flood > 0 else seconds
+    k, i = 0, 0
+    while time.monotonic() - start < seconds:
+        if time.monotonic() >= next_probe:
+            k += 1
+            sent = time.monotonic()
+            osc.send_message("/vj/param/seed", k)
+            probes.append((k, sent))
+            next_probe += probe_ms / 1000.0
+        elif flood > 0:
+            i += 1
+            osc.send_message("/vj/param/brightness", 0.5 + (i % 100) / 100)
+        time.sleep(min(interval, max(next_probe - time.monotonic(), 0.0005)))
+    time.sleep(0.3)
+    return probes
+
 
 async def client(port: int, seconds: float, flood: float, probe_ms: float, preview: bool) -> list:
     import aiohttp
@@ -85,7 +112,8 @@ async def client(port: int, seconds: float, flood: float, probe_ms: float, previ
 
 # ---- the show ----------------------------------------------------------------------------------
 
-def run_show(args: argparse.Namespace, *, preview: bool) -> dict:
+def run_show(args: argparse.Namespace, *, preview: bool, via: str = "web") -> dict:
+    from vj.control.osc import OscServer
     from vj.control.params import ParamStore
     from vj.control.surface import ControlSurface
     from vj.control.web import WebServer
@@ -99,8 +127,9 @@ def run_show(args: argparse.Namespace, *, preview: bool) -> dict:
     (folder / "set.yaml").write_text(SETLIST.format(width=width, height=height))
     setlist = load_setlist(folder / "set.yaml")
     store = ParamStore()
-    web = WebServer(store, port=0)
-    surface = ControlSurface(store, web=web)
+    osc = OscServer(store, port=0)
+    web = WebServer(store, osc.router, port=0)
+    surface = ControlSurface(store, osc=osc, web=web)
     surface.configure(setlist, setlist.songs[0])
     surface.start()
     display = HeadlessDisplay((width, height), refresh_rate=args.rate)
@@ -117,14 +146,18 @@ def run_show(args: argparse.Namespace, *, preview: bool) -> dict:
         return values
 
     show.actions.controls = controls
+    stored: dict[object, float] = {}   # seed value → when the store took it (the listener runs on the web thread)
+    store.add_listener(lambda name, value, source: stored.setdefault(value, time.monotonic())
+                       if name == "seed" else None)
     state = {"child": None, "out": None, "started": None}
 
     def on_frame(show_: LiveShow, record) -> None:
         frame_index["n"] = record.index + 1
         if state["child"] is None and show_.showing:
             state["started"] = record.index
+            port = web.port if via == "web" else osc.address[1]
             state["child"] = subprocess.Popen(
-                [sys.executable, __file__, "--client", "--port", str(web.port), "--seconds", str(args.seconds),
+                [sys.executable, __file__, "--client", via, "--port", str(port), "--seconds", str(args.seconds),
                  "--flood", str(args.flood), "--probe-ms", str(args.probe_ms)] + (["--preview"] if preview else []),
                 stdout=subprocess.PIPE, text=True)
         elif state["child"] is not None and state["child"].poll() is not None and state["out"] is None:
@@ -157,9 +190,12 @@ def run_show(args: argparse.Namespace, *, preview: bool) -> dict:
             index = ordered[m][0]
             if index in swaps:
                 to_swap.append((swaps[index] - sent) * 1000.0)
+    to_store = [(stored[value] - sent) * 1000.0 for value, sent in probes if value in stored]
     work = [(r.rendered - r.started) * 1000.0 for r in log]
     result = {"frames": len(log), "probes": len(probes), "seen": len(to_frame),
               "frame_work_p50_ms": _pct(work, 50), "frame_work_p99_ms": _pct(work, 99)}
+    if to_store:
+        result.update(to_store_p50_ms=_pct(to_store, 50), to_store_p99_ms=_pct(to_store, 99))
     if to_frame:
         result.update(to_frame_p50_ms=_pct(to_frame, 50), to_frame_p99_ms=_pct(to_frame, 99),
                       to_swap_p50_ms=_pct(to_swap, 50), to_swap_p99_ms=_pct(to_swap, 99))
@@ -192,11 +228,14 @@ def main() -> int:
     parser.add_argument("--size", type=_size, default=(384, 216), help="output size (default 384x216; multiples of 8)")
     parser.add_argument("--flood", type=float, default=60.0, help="fader messages per second beside the probes")
     parser.add_argument("--probe-ms", type=float, default=50.0, help="a probe every N ms")
-    parser.add_argument("--only", choices=["latency", "preview"])
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["latency", "preview", "osc"])
+    parser.add_argument("--client", choices=["web", "osc"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--preview", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client == "osc":
+        sys.stdout.write(json.dumps(osc_client(args.port, args.seconds, args.flood, args.probe_ms)))
+        return 0
     if args.client:
         sys.stdout.write(json.dumps(asyncio.run(client(args.port, args.seconds, args.flood, args.probe_ms,
                                                        args.preview))))
@@ -210,6 +249,9 @@ def main() -> int:
         print(json.dumps({"run": "page → frame, no preview", **run_show(args, preview=False)}))
     if args.only in (None, "preview"):
         print(json.dumps({"run": "page → frame, preview on (5 fps, 320 wide)", **run_show(args, preview=True)}))
+    if args.only in (None, "osc"):
+        print(json.dumps({"run": "OSC → frame in the same show (for comparison), no preview",
+                          **run_show(args, preview=False, via="osc")}))
     return 0
 
 

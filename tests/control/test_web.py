@@ -240,3 +240,23 @@ def test_the_flags_choose_the_server(store, capsys):
     assert ControlSurface.from_args(parser.parse_args(["live", "set.yaml", "--no-osc"]), store).web is None
     assert main(["rehearse", "set.yaml", "--web"]) == 2
     assert "--web steers a rehearsal as it renders: add --preview" in capsys.readouterr().err
+
+
+def test_a_new_parameter_reaches_open_pages_by_itself(server, store):
+    from vj.param_table import Param
+
+    async def main():
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"http://127.0.0.1:{server.port}/ws") as ws:
+                await receive_until(ws, lambda m: m["t"] == "schema")
+                store.add_specs([Param("sparkle", 0, 4, 1.0, unit="×", group="post", doc="Sparkle.")])
+                hello = await receive_until(ws, lambda m: m["t"] == "schema")
+                await ws.send_str(json.dumps({"t": "set", "name": "sparkle", "value": 3}))
+                await ws.send_str(json.dumps({"t": "ping", "id": 1}))
+                await receive_until(ws, lambda m: m["t"] == "pong")
+                return hello
+
+    hello = run(main())
+    sparkle = next(p for p in hello["params"] if p["name"] == "sparkle")
+    assert (sparkle["group"], sparkle["min"], sparkle["max"], sparkle["kind"]) == ("post", 0, 4, "float")
+    assert store.value("sparkle") == 3.0

@@ -45,7 +45,8 @@ def add_control_arguments(parser: argparse.ArgumentParser) -> None:
     web.add_argument("--web-host", metavar="ADDR",
                      help="interface for the page (e.g. 0.0.0.0: the LAN); then a token is required, "
                      "printed at start as a URL and a QR code")
-    web.add_argument("--web-token", metavar="TOKEN", help=argparse.SUPPRESS)  # a fixed token (tests)
+    web.add_argument("--web-token", metavar="TOKEN",
+                     help="a fixed token instead of a new one each start (a bookmarked page keeps working)")
 
 
 def _host_port(text: str) -> tuple[str, int]:

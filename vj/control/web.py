@@ -179,8 +179,8 @@ class WebServer:
     """The control page's server: ``start()`` binds and runs the thread, ``stop()`` joins it.
 
     host, port:  where to listen (port 0: any free one; see ``port`` after start).
-    token:       required on every request (None: generated when ``host`` is not loopback;
-                 "" turns it off — tests only).
+    token:       required on every request (None or "": none on loopback, a new random one on
+                 any other address).
     """
 
     def __init__(self, store: ParamStore, router: ControlRouter | None = None, *, host: str = "127.0.0.1",
@@ -188,7 +188,7 @@ class WebServer:
         self.store = store
         self.router = router or ControlRouter(store)
         self.host, self.port = host, port
-        if token is None:
+        if not token:   # loopback: none needed; any other address: never without one
             token = "" if is_loopback(host) else secrets.token_urlsafe(18)
         self.token = token
         self.bad = RateLimitedLog(log)

@@ -113,7 +113,7 @@ def schema(store: ParamStore) -> dict[str, Any]:
     groups = sorted(dict.fromkeys(p["group"] for p in params), key=lambda g: (order.get(g, len(order)), g))
     actions = [{"name": a.name, "doc": a.doc, "needs_value": a.needs_value} for a in ACTION_SPECS]
     return {"params": params, "groups": groups, "actions": actions, "max_text": MAX_TEXT,
-            "prompts": list(getattr(store, "_state").prompts)}
+            "prompts": list(store.prompts)}
 
 
 def values(store: ParamStore, names: Any = None) -> dict[str, Any]:
@@ -532,13 +532,13 @@ class WebServer:
 
     async def _tick(self) -> None:
         """State at ``STATE_RATE``; a new schema when the store's table changed (a new song)."""
-        sent_version, specs, prompts = 0, self.store.specs, self.store._state.prompts  # 0: nothing published yet
+        sent_version, specs, prompts = 0, self.store.specs, self.store.prompts  # 0: nothing published yet
         while True:
             await asyncio.sleep(1.0 / STATE_RATE)
             if not self._clients:
                 continue
-            if self.store.specs is not specs or self.store._state.prompts is not prompts:
-                specs, prompts = self.store.specs, self.store._state.prompts
+            if self.store.specs is not specs or self.store.prompts is not prompts:
+                specs, prompts = self.store.specs, self.store.prompts
                 hello = self._hello()
                 for client in self._clients:
                     client.replies.append(hello)

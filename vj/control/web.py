@@ -302,15 +302,16 @@ class WebServer:
         self._stopping = asyncio.Event()
         try:
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []
-            if sockets:
-                self.port = int(sockets[0].getsockname()[1])
+            addresses = self._runner.addresses
+            if addresses:
+                self.port = int(addresses[0][1])
             self._ready.set()
             ticker = asyncio.ensure_future(self._tick())
             await self._stopping.wait()
             ticker.cancel()
-            for client in list(self._clients):
-                await client.ws.close()
+            closing = [client.ws.close() for client in list(self._clients)]
+            if closing:   # a page that does not answer the close is not waited for long
+                await asyncio.wait(map(asyncio.ensure_future, closing), timeout=1.0)
         finally:
             await self._runner.cleanup()
 

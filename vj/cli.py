@@ -211,6 +211,10 @@ def _run_rehearse(args: argparse.Namespace) -> int:
         from vj.errors import VjError
 
         raise VjError("--ndi sends what the preview shows: add --preview")
+    if (args.web is not None or args.web_host) and not args.preview:
+        from vj.errors import VjError
+
+        raise VjError("--web steers a rehearsal as it renders: add --preview")
     setlist = load_setlist(args.setlist)
     if args.all:
         return _rehearse_all(args, setlist)

@@ -316,6 +316,11 @@ class ParamStore:
     def __contains__(self, name: object) -> bool:
         return name in self._state.specs
 
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """The current song's prompts (``configure_prompts``), which ``prompt_index`` picks from."""
+        return self._state.prompts
+
     def _swap(self, **changes: Any) -> _State:
         """Caller holds the write lock."""
         state = self._state

@@ -1,5 +1,6 @@
 """Everything ``vj live`` needs from the control side, in one object: the store configured for a
-setlist and song, the OSC server, the MIDI inputs, and the CLI flags that choose them.
+setlist and song, the OSC server, the MIDI inputs, the browser control page (``vj.control.web``),
+and the CLI flags that choose them.
 
     add_control_arguments(parser)                     # --osc-port, --osc-host, --osc-allow, ...
     surface = ControlSurface.from_args(args, store)   # builds, doesn't start
@@ -19,6 +20,7 @@ from vj.control.mapping import MidiMapping, resolve_mapping
 from vj.control.osc import DEFAULT_PORT, OscServer, parse_host_port
 from vj.control.params import ParamStore
 from vj.control.router import ControlRouter
+from vj.control.web import DEFAULT_WEB_PORT
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,14 @@ def add_control_arguments(parser: argparse.ArgumentParser) -> None:
                        "launch_control_xl)")
     group.add_argument("--midi-port", action="append", metavar="NAME",
                        help="MIDI input to open (part of the name; repeatable; default: all)")
+    web = parser.add_argument_group("control page in the browser (docs/web.md)")
+    web.add_argument("--web", nargs="?", type=int, const=DEFAULT_WEB_PORT, metavar="PORT",
+                     help=f"serve a control page (default port {DEFAULT_WEB_PORT}) on this machine")
+    web.add_argument("--web-host", metavar="ADDR",
+                     help="interface for the page (e.g. 0.0.0.0: the LAN); then a token is required, "
+                     "printed at start as a URL and a QR code")
+    web.add_argument("--web-token", metavar="TOKEN",
+                     help="a fixed token instead of a new one each start (a bookmarked page keeps working)")
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -52,11 +62,13 @@ class ControlSurface:
     """The store plus whatever inputs the flags asked for. ``start`` raises OscError/MidiError
     (VjError: one line for people) when a port cannot be opened."""
 
-    def __init__(self, store: ParamStore, *, osc: OscServer | None = None, midi: Any | None = None) -> None:
+    def __init__(self, store: ParamStore, *, osc: OscServer | None = None, midi: Any | None = None,
+                 web: Any | None = None) -> None:
         self.store = store
         self.router = osc.router if osc is not None else ControlRouter(store)
         self.osc = osc
         self.midi = midi
+        self.web = web
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, store: ParamStore | None = None) -> "ControlSurface":
@@ -72,7 +84,14 @@ class ControlSurface:
 
             mapping: MidiMapping | None = resolve_mapping(args.midi, store) if args.midi else None
             midi = MidiInput(store, mapping, port_names=args.midi_port, router=router)
-        surface = cls(store, osc=osc, midi=midi)
+        web = None
+        if getattr(args, "web", None) is not None or getattr(args, "web_host", None):
+            from vj.control.web import WebServer
+
+            port = args.web if getattr(args, "web", None) is not None else DEFAULT_WEB_PORT
+            web = WebServer(store, router, host=args.web_host or "127.0.0.1", port=port,
+                            token=getattr(args, "web_token", None))
+        surface = cls(store, osc=osc, midi=midi, web=web)
         surface.router = router
         return surface
 
@@ -95,6 +114,13 @@ class ControlSurface:
     def start(self) -> None:
         if self.osc is not None:
             self.osc.start()
+        if self.web is not None:
+            try:
+                self.web.start()
+            except BaseException:
+                self.stop()
+                raise
+            self.web.announce()
         if self.midi is not None:
             try:
                 opened = self.midi.start()
@@ -105,6 +131,8 @@ class ControlSurface:
                 log.warning("no MIDI input found; MIDI control is off (see `vj devices`)")
 
     def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
         if self.midi is not None:
             self.midi.stop()
         if self.osc is not None:
@@ -115,6 +143,8 @@ class ControlSurface:
         song, style); cheap, throttled in the feedback thread."""
         if self.osc is not None:
             self.osc.publish_state(**state)
+        if self.web is not None:
+            self.web.publish_state(**state)
 
     def __enter__(self) -> "ControlSurface":
         self.start()

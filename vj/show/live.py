@@ -319,6 +319,9 @@ class LiveShow:
                              self.stage, [self.output, *self.extra_outputs])
         if surface is not None:
             self.songs.listeners.append(lambda state: surface.configure(setlist, state.song))
+        web = getattr(surface, "web", None)
+        if web is not None:  # the control page's preview, read after the swap like the recording
+            self.loop.outputs.append(web.thumbnail_output())
 
     # ---- what tests, benchmarks and the HUD read ------------------------------------------------
 

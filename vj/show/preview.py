@@ -39,6 +39,8 @@ class RehearsalPreview:
         self.surface = surface
         self.store = surface.store if surface is not None else ParamStore()
         self._blit = CrossfadePass(self.ctx)
+        web = getattr(surface, "web", None)
+        self._thumbnail = web.thumbnail_output() if web is not None else None  # the control page's preview
 
     def keys(self) -> list[Any]:
         """The keys pressed since the last frame (the show loop's action table applies them)."""
@@ -57,6 +59,8 @@ class RehearsalPreview:
         self._blit.apply(texture, texture, 0.0, screen)
         screen.viewport = (0, 0, width, height)
         self.window.swap()
+        if self._thumbnail is not None:
+            self._thumbnail.write(texture, params, tick)
         if self.surface is not None:
             grid, beat = self.director.grid, self.director.grid.beat_at(params.time)
             self.surface.publish_state(cue=params.cue_index, cue_label=params.cue_label,
@@ -69,6 +73,8 @@ class RehearsalPreview:
         """The window stays open until the caller is done with its GL context (``release``)."""
 
     def release(self) -> None:
+        if self._thumbnail is not None:
+            self._thumbnail.close()
         self._blit.release()
         self.window.close()
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from vj.commands.written import write_checked
 from vj.errors import SetlistError, VjError
 
 #: Below this peak level (dBFS) a song is too quiet to analyse (silence, a muted file).
@@ -103,20 +103,7 @@ def draft(audio: str | os.PathLike[str], output: str | os.PathLike[str] | None =
     if analysis.beat_message:
         notes.append(f"beats: {analysis.beat_message}")
     text = _setlist_text(audio, out, analysis, grid, sections, notes, lyric_path, fps)
-    folder = out.parent if str(out.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VjError(f"-o {out}: cannot create the folder {folder}: {exc.strerror or exc}") from None
-    _validate(text, folder, out.name, analysis, grid)
-    try:
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{out.name}.",
-                                         suffix=".partial", delete=False) as handle:
-            handle.write(text)
-            partial = Path(handle.name)
-        os.replace(partial, out)
-    except OSError as exc:
-        raise VjError(f"-o {out}: cannot write: {exc.strerror or exc}") from None
+    write_checked(out, text, lambda folder: _validate(text, folder, out.name, analysis, grid))
     return out, text
 
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vj.commands.written import write_checked
 from vj.errors import LocatedError, SetlistError, VjError
 
 #: Largest settings file read (a Deforum settings file is a few kB; a 100 MB "settings" is a mistake).
@@ -541,18 +542,5 @@ def import_deforum(source: str | os.PathLike[str], output: str | os.PathLike[str
     if out.exists() and out.is_dir():
         raise VjError(f"-o {out}: is a folder; give a file name ending in .yaml")
     text, origin = convert(settings, keep_unknown=keep_unknown, audio=audio)
-    folder = out.parent if str(out.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VjError(f"-o {out}: cannot create the folder {folder}: {exc.strerror or exc}") from None
-    validate(text, settings, folder, origin)
-    try:
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{out.name}.",
-                                         suffix=".partial", delete=False) as handle:
-            handle.write(text)
-            partial = Path(handle.name)
-        os.replace(partial, out)
-    except OSError as exc:
-        raise VjError(f"-o {out}: cannot write: {exc.strerror or exc}") from None
+    write_checked(out, text, lambda folder: validate(text, settings, folder, origin))
     return out, text

@@ -172,3 +172,44 @@ def test_vj_live_tempo_link_end_to_end(peer, xvfb_display, tmp_path):
     finally:
         stop_process(process)
         listener.close()
+
+
+def test_a_session_start_restarts_the_song_on_the_bar_and_a_stop_plays_on(peer, tmp_path):
+    """Start/stop sync: the DJ pressing play starts the song again from its beginning (cues in bars
+    count from there); a stop leaves vj playing on its own clock, and the HUD says so."""
+    from vj.audio.link import LinkLead
+    from vj.render.window import Action
+    from vj.setlist.models import load_setlist
+    from vj.show.live import build_song_states
+
+    path = tmp_path / "set.yaml"
+    path.write_text(SETLIST.replace("tempo_lead: setlist", "tempo_lead: link"))
+    setlist = load_setlist(path)
+    lead = LinkLead(120.0)
+    _wait_for_peers(lead, peer)
+    seen: dict = {}
+
+    def script(show, record, display):
+        if "first" not in seen and record.index > 30:
+            seen["first"], seen["before"] = show.song, record.music_time
+            peer.link.playing = True                       # the DJ presses play
+        elif "first" in seen and "restarted" not in seen and show.song is not seen["first"]:
+            seen["restarted"], seen["time"] = record.index, record.music_time
+        elif "restarted" in seen and "stopped_at" not in seen and record.index > seen["restarted"] + 20:
+            peer.link.playing = False                      # and stop
+            seen["stopped_at"] = record.index
+        elif "stopped_at" in seen and record.index == seen["stopped_at"] + 30:
+            seen["label"] = show.tempo_lead.label
+            display.inject(Action.QUIT)
+            display.inject(Action.QUIT)
+
+    try:
+        show, in_time = run_live(setlist, script, now=time.monotonic, seconds_real=20.0,
+                                 states=build_song_states(setlist), tempo_lead=lead)
+    finally:
+        lead.close()
+    assert in_time, seen
+    assert seen["before"] > 0.3 and seen["time"] < 0.1     # the song time started again at the start
+    assert lead.starts == 1
+    assert seen["label"].endswith("stopped")                # still rendering 30 frames after the stop
+    assert show.song.clock.lead is TempoLead.LINK

@@ -9,6 +9,11 @@ its own writes the tempo clock):
 - otherwise vj leads: its tempo (detected, tapped, set) is published to the session when it
   changes, so DJ software and lights can follow it.
 
+Start/stop sync (where peers use it): when the session starts playing while vj follows it, the
+song starts again from its beginning on that bar (``take_start``: the DJ pressed play on the
+track, so ``bar 9`` cues count from there); when it stops, vj plays on at the last tempo on its own
+clock (the screen never freezes or blacks out because the music paused) and the HUD says so.
+
 Link's clock is the system's raw monotonic clock (``CLOCK_MONOTONIC_RAW``, microseconds); each
 poll measures its offset to ``time.monotonic`` (what the show's clocks use) so a beat read from
 the session is placed at the right song time.
@@ -75,6 +80,8 @@ class LinkLead:
         self.peers = 0
         self.tempo = float(bpm)
         self.playing = False
+        self.starts = 0                # the session's starts seen while following it
+        self._start_pending = False
         self.polls = 0
         self._published: float | None = None
         self._warned_range = False
@@ -95,7 +102,16 @@ class LinkLead:
         link = self.link
         try:
             self.peers = int(link.num_peers)
-            self.playing = bool(link.playing)
+            playing = bool(link.playing)
+            following = isinstance(clock, TempoClock) and clock.lead is TempoLead.LINK
+            if playing != self.playing and self.polls > 1 and following:
+                if playing:
+                    self.starts += 1
+                    self._start_pending = True
+                    log.info("Link session started playing: the song starts again on this bar")
+                else:
+                    log.info("Link session stopped: playing on at %.1f BPM on vj's own clock", self.tempo)
+            self.playing = playing
             if not isinstance(clock, TempoClock):
                 return
             quantum = float(clock.beats_per_bar)
@@ -115,6 +131,11 @@ class LinkLead:
         except Exception as exc:  # a Link that misbehaves must never stop the show
             log.debug("Link poll failed: %s", exc)
 
+    def take_start(self) -> bool:
+        """True once after the session started playing while vj followed it."""
+        pending, self._start_pending = self._start_pending, False
+        return pending
+
     def publish(self, bpm: float) -> None:
         """Set the session's tempo to ``bpm`` (vj leads), when it changed by more than 0.01 BPM."""
         if self._published is not None and abs(self._published - bpm) < 0.01:
@@ -125,7 +146,7 @@ class LinkLead:
 
     @property
     def label(self) -> str:
-        return f"link, {self.peers} peer{'s' if self.peers != 1 else ''}" + (", playing" if self.playing else "")
+        return f"link, {self.peers} peer{'s' if self.peers != 1 else ''}" + (", playing" if self.playing else ", stopped")
 
     def close(self) -> None:
         try:

@@ -60,6 +60,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--record", type=Path, metavar="OUT.mp4", help="also record what the projector shows, with the input audio")
     output.add_argument("--ndi", metavar="NAME", help="also send what the projector shows as the NDI source NAME "
                         "(needs vj[ndi])")
+    output.add_argument("--ndi-audio", action="store_true",
+                        help="with --ndi: the NDI source carries the input audio too (stereo, the input's rate)")
     output.add_argument("--hud", action="store_true", help="start with the HUD shown (H toggles)")
     output.add_argument("--upload", choices=("auto", "shared", "host"), default="auto",
                         help="how generator frames reach the window (default: a shared GL context)")
@@ -74,6 +76,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_live(args: argparse.Namespace) -> int:
     """Validate everything, open the input and the window, play; returns the exit status."""
+    from vj.output.sinks import InputTaps
     from vj.show.generators import make_generator
     from vj.show.live import LiveOptions, LiveShow, build_song_states
     from vj.setlist.models import load_setlist
@@ -95,9 +98,12 @@ def run_live(args: argparse.Namespace) -> int:
     try:
         link = open_link_lead(args, states, following=bool(follow))
         follower = open_follower(args, surface)
-        extra = open_sinks(args, setlist)
         audio = _open_audio(args)
-        recorder = _open_recorder(args, setlist, audio)
+        taps = InputTaps()  # where the input's samples go as they come in (the recording, --ndi-audio)
+        extra = open_sinks(args, setlist, audio, taps)
+        recorder = _open_recorder(args, setlist, audio, taps)
+        if audio is not None and taps:
+            audio.record_input(taps)
         window = _open_window(args, setlist, song.name)
         offset_ms = args.latency_offset if args.latency_offset is not None else song.latency_offset_ms
         options = LiveOptions(latency_offset=offset_ms / 1000.0, quit_after=args.quit_after,
@@ -169,15 +175,25 @@ def open_follower(args: argparse.Namespace, surface: Any) -> Any:
     return follower
 
 
-def open_sinks(args: argparse.Namespace, setlist: Any) -> list[Any]:
-    """The frame sinks the flags ask for (``--ndi NAME``), as outputs of the show loop."""
+def open_sinks(args: argparse.Namespace, setlist: Any, audio: Any = None, taps: Any = None) -> list[Any]:
+    """The frame sinks the flags ask for (``--ndi NAME``), as outputs of the show loop; with
+    ``--ndi-audio`` the NDI source's sound joins ``taps`` (the live input's)."""
+    with_audio = bool(getattr(args, "ndi_audio", False))
     if not getattr(args, "ndi", None):
+        if with_audio:
+            raise VjError("--ndi-audio goes with --ndi NAME")
         return []
-    from vj.output.ndi import ndi_output
+    if with_audio and audio is None:
+        raise VjError("--ndi-audio sends the input audio: it cannot go with --no-audio")
+    from vj.output.ndi import DEFAULT_AUDIO_RATE, ndi_output
 
     # frames go out at the display's rate (the monitor's is not known before the window opens: 60)
     rate = float(args.display_rate or 60.0)
-    return [ndi_output(args.ndi, setlist.output.width, setlist.output.height, rate)]
+    sound_rate = (audio.capture.sample_rate or DEFAULT_AUDIO_RATE) if with_audio else None
+    output = ndi_output(args.ndi, setlist.output.width, setlist.output.height, rate, audio_rate=sound_rate)
+    if taps is not None and output.audio_input is not None:
+        taps.add(output.audio_input)
+    return [output]
 
 
 def _open_audio(args: argparse.Namespace) -> Any:
@@ -208,7 +224,7 @@ def _open_window(args: argparse.Namespace, setlist: Any, song_name: str) -> Any:
         raise
 
 
-def _open_recorder(args: argparse.Namespace, setlist: Any, audio: Any) -> Any:
+def _open_recorder(args: argparse.Namespace, setlist: Any, audio: Any, taps: Any) -> Any:
     if not args.record:
         return None
     from vj.output.live_record import LiveRecorder
@@ -223,8 +239,7 @@ def _open_recorder(args: argparse.Namespace, setlist: Any, audio: Any) -> Any:
                                 audio=sound)
     except OutputError as exc:
         raise VjError(f"--record {exc}") from None
-    if sound is not None:
-        audio.record_input(sound)  # the input goes into the recording as it comes in
+    taps.add(sound)  # the input goes into the recording as it comes in
     return recorder
 
 

@@ -372,7 +372,8 @@ class LiveShow:
                 tick = clock.tick()
                 if self.tempo_lead is not None:   # Link: the session's tempo and phase, this frame
                     self.tempo_lead.poll(self.songs.current.clock, clock.song_time)
-                    if self.tempo_lead.take_start():   # the session started: the song, from its start
+                    take_start = getattr(self.tempo_lead, "take_start", None)   # Link's start/stop sync
+                    if take_start is not None and take_start():   # the session started: the song, from its start
                         self.store.trigger("song", self.songs.current.index, source="link")
                 if self.follower is not None:     # the leader's changes, drained with this frame's actions
                     self.follower.apply(self)

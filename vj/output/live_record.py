@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from vj.render.gl import LaterReadback
+
 from vj.output.recorder import LiveAudioInput, Recorder
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,8 @@ class LiveRecorder:
                                  convert=self._pixels)
         self.path = self.recorder.path
         self._next_time: float | None = None
-        self._pending: tuple[Any, float] | None = None
-        self._buffer: Any = None
+        self._readback = LaterReadback(width, height)
+        self._started_at = 0.0
 
     @property
     def dropped(self) -> int:
@@ -49,22 +51,19 @@ class LiveRecorder:
         self._next_time = (self._next_time or swap_time) + 1.0 / self.fps
         if self._next_time < swap_time:  # the display stalled: skip ahead, don't burst
             self._next_time = swap_time + 1.0 / self.fps
-        if self._buffer is None:
-            self._buffer = target.ctx.buffer(reserve=self.width * self.height * 4 * 4)
-        target.texture.read_into(self._buffer)  # a pixel-buffer read: asynchronous where the driver allows
-        self._pending = (self._buffer, swap_time)
+        self._readback.start(target.texture)   # its bytes are handed on next frame
+        self._started_at = swap_time
 
     def _hand_on(self) -> None:
         """The last frame's read has landed by now: pass the bytes on."""
-        if self._pending is not None:
-            buffer, when = self._pending
-            self._pending = None
-            self.recorder.offer(buffer.read(), when)
+        raw = self._readback.take()
+        if raw is not None:
+            self.recorder.offer(raw, self._started_at)
 
     def _pixels(self, raw: bytes) -> np.ndarray:
-        """Float RGBA rows bottom-up (GL) → H×W×3 uint8 top-down (on the writer thread)."""
-        rgba = np.frombuffer(raw, dtype=np.float32).reshape(self.height, self.width, 4)[::-1, :, :3]
-        return (np.clip(rgba, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        """RGBA8 rows bottom-up (GL) → H×W×3 uint8 top-down (on the writer thread)."""
+        rgba = np.frombuffer(raw, dtype=np.uint8).reshape(self.height, self.width, 4)[::-1, :, :3]
+        return np.ascontiguousarray(rgba)
 
     # ---- the end ----------------------------------------------------------------------------
 
@@ -74,7 +73,7 @@ class LiveRecorder:
             self._hand_on()
         except Exception as exc:  # a GL context already gone: the recording ends a frame early
             log.debug("recording: the last frame's read failed: %s", exc)
-        self._release_buffer()
+        self._readback.release()
         recorder = self.recorder
         recorder.close()
         if recorder.dropped:
@@ -85,17 +84,9 @@ class LiveRecorder:
 
     def abort(self) -> None:
         """Stop without a recording (the show never started): no file is left behind."""
-        self._pending = None
-        self._release_buffer()
+        self._readback.release()
         self.recorder.abort()
 
-    def _release_buffer(self) -> None:
-        if self._buffer is not None:
-            try:
-                self._buffer.release()
-            except Exception:  # its context is gone with the window
-                pass
-            self._buffer = None
 
 
 __all__ = ["LiveRecorder"]

@@ -28,6 +28,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vj.render.gl import LaterReadback
+
 log = logging.getLogger(__name__)
 
 #: Seconds of input audio held for the sender at most (more and the oldest is dropped).
@@ -101,8 +103,7 @@ class SinkOutput:
         self.dropped = 0
         self.failed: str | None = None
         self.send_cost = 0.0
-        self._gl: tuple[Any, Any, Any, Any] | None = None   # (texture, framebuffer, buffer, sources)
-        self._read_pending = False
+        self._readback = LaterReadback(width, height)
         self._slot: bytes | None = None
         self._wake = threading.Condition()
         self._stopping = False
@@ -122,34 +123,15 @@ class SinkOutput:
     def write(self, picture: Any, params: Any = None, tick: Any = None) -> bool:
         started = time.perf_counter()
         self._hand_on()
-        texture, framebuffer, buffer, sources = self._gl or self._make_gl(picture.ctx)
-        source = sources.get(picture.glo)
-        if source is None:   # a framebuffer over each picture texture the stage hands out (one or two)
-            if len(sources) >= 8:
-                for old in sources.values():
-                    old.release()
-                sources.clear()
-            source = sources[picture.glo] = picture.ctx.framebuffer(color_attachments=[picture])
-        # float → RGBA8 by a framebuffer blit (a tenth of a shader pass's cost on a software GL)
-        picture.ctx.copy_framebuffer(framebuffer, source)
-        texture.read_into(buffer, alignment=1)   # into a pixel buffer: the bytes are read next frame
-        self._read_pending = True
+        self._readback.start(picture)   # read next frame: the render thread never waits for it
         self.send_cost = time.perf_counter() - started
         return True
 
-    def _make_gl(self, ctx: Any) -> tuple[Any, Any, Any, dict]:
-        texture = ctx.texture((self.width, self.height), 4, dtype="f1")
-        framebuffer = ctx.framebuffer(color_attachments=[texture])
-        buffer = ctx.buffer(reserve=self.width * self.height * 4)
-        self._gl = (texture, framebuffer, buffer, {})
-        return self._gl
-
     def _hand_on(self) -> None:
         """The last frame's read has landed by now: its bytes to the sender (latest wins)."""
-        if not self._read_pending or self._gl is None:
+        raw = self._readback.take()
+        if raw is None:
             return
-        self._read_pending = False
-        raw = self._gl[2].read()
         with self._wake:
             if self._slot is not None:
                 self.dropped += 1
@@ -217,14 +199,7 @@ class SinkOutput:
             self._stopping = True
             self._wake.notify()
         self._thread.join(timeout=2.0)
-        if self._gl is not None:
-            texture, framebuffer, buffer, sources = self._gl
-            for thing in (*sources.values(), framebuffer, texture, buffer):
-                try:
-                    thing.release()
-                except Exception:  # its context is gone with the window
-                    pass
-            self._gl = None
+        self._readback.release()
         self.sink.close()
         if self.dropped:
             log.info("%s: %d frames sent, %d dropped (the sender fell behind)", self.sink.label, self.sent,

@@ -113,6 +113,59 @@ class Readback8:
         self._texture.release()
 
 
+class LaterReadback:
+    """Reads a float texture back as RGBA8 a frame later, never waiting on the GPU: ``start``
+    converts it by a framebuffer blit (GL rounds; a tenth of a shader pass's cost on a software
+    GL) and queues a read into a pixel buffer; ``take`` returns the bytes of the last ``start``
+    (H×W×4 uint8, GL row order: bottom row first), by when they have landed. For the outputs that
+    must not slow the display: the live recording and the frame sinks. Allocated on first use in
+    the context of the first texture."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.size = (width, height)
+        self._gl: tuple[moderngl.Texture, moderngl.Framebuffer, moderngl.Buffer] | None = None
+        self._sources: dict[int, moderngl.Framebuffer] = {}
+        self._pending = False
+
+    def start(self, texture: moderngl.Texture) -> None:
+        ctx = texture.ctx
+        if self._gl is None:
+            target = ctx.texture(self.size, 4, dtype="f1")
+            self._gl = (target, ctx.framebuffer(color_attachments=[target]),
+                        ctx.buffer(reserve=self.size[0] * self.size[1] * 4))
+        target, framebuffer, buffer = self._gl
+        source = self._sources.get(texture.glo)
+        if source is None:   # a framebuffer over each texture handed in (the stage reuses one or two)
+            if len(self._sources) >= 8:
+                for old in self._sources.values():
+                    old.release()
+                self._sources.clear()
+            source = self._sources[texture.glo] = ctx.framebuffer(color_attachments=[texture])
+        ctx.copy_framebuffer(framebuffer, source)
+        target.read_into(buffer, alignment=1)
+        self._pending = True
+
+    def take(self) -> bytes | None:
+        """The last ``start``'s bytes (None when there is none since the last ``take``)."""
+        if not self._pending or self._gl is None:
+            return None
+        self._pending = False
+        return self._gl[2].read()
+
+    def release(self) -> None:
+        target, framebuffer, buffer = self._gl or (None, None, None)
+        for part in (*self._sources.values(), framebuffer, target, buffer):
+            if part is None:
+                continue
+            try:
+                part.release()
+            except Exception:  # its context is gone with the window
+                pass
+        self._sources.clear()
+        self._gl = None
+        self._pending = False
+
+
 class RenderTarget:
     """A texture and the framebuffer that draws into it: RGBA32F, allocated once and reused.
 

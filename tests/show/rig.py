@@ -30,30 +30,37 @@ def need(module: str, extra: str):
     return pytest.importorskip(module, reason=f"needs {module}: pip install 'vj[{extra}]' (make setup installs it)")
 
 
+def find_ndi_source(name: str, timeout: float = 10.0):
+    """(an open cyndilib Finder, the source) of this machine's NDI source ``name``."""
+    from cyndilib.finder import Finder
+
+    from vj.output.ndi import local_source_name
+
+    finder = Finder()
+    finder.open()
+    wanted = local_source_name(name)
+    deadline = time.monotonic() + timeout
+    while wanted not in finder.get_source_names():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no NDI source {wanted} (found {finder.get_source_names()})")
+        finder.wait_for_sources(0.1)
+    return finder, finder.get_source(wanted)
+
+
 class NdiReceiver:
     """An NDI receiver in this process for the source ``HOST (name)``; ``frame()`` is the latest
     picture as H×W×4 uint8 (or None before one came)."""
 
     def __init__(self, name: str, timeout: float = 10.0) -> None:
-        from cyndilib.finder import Finder
         from cyndilib.receiver import Receiver
         from cyndilib.video_frame import VideoFrameSync
         from cyndilib.wrapper.ndi_recv import RecvBandwidth, RecvColorFormat
 
-        from vj.output.ndi import local_source_name
-
-        self.finder = Finder()
-        self.finder.open()
-        wanted = local_source_name(name)
-        deadline = time.monotonic() + timeout
-        while wanted not in self.finder.get_source_names():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no NDI source {wanted} (found {self.finder.get_source_names()})")
-            self.finder.wait_for_sources(0.1)
+        self.finder, source = find_ndi_source(name, timeout)
         self.receiver = Receiver(color_format=RecvColorFormat.RGBX_RGBA, bandwidth=RecvBandwidth.highest)
         self.video = VideoFrameSync()
         self.receiver.frame_sync.set_video_frame(self.video)
-        self.receiver.set_source(self.finder.get_source(wanted))
+        self.receiver.set_source(source)
 
     def frame(self) -> np.ndarray | None:
         self.receiver.frame_sync.capture_video()
@@ -95,7 +102,7 @@ class FakeClock:
 
 
 def run_live(setlist, script, *, fps: float = 60.0, seconds_real: float = 30.0, now=None, states=None,
-             **show_options):
+             make_generator=None, **show_options):
     """Play ``setlist`` on a headless display, one display period a frame on a fake clock (or on
     ``now``); ``script(show, record, display)`` runs each frame. Returns (show, finished in time)."""
     from vj.generators.procedural import ProceduralGenerator
@@ -115,7 +122,7 @@ def run_live(setlist, script, *, fps: float = 60.0, seconds_real: float = 30.0, 
             display.inject(Action.QUIT)
 
     show = LiveShow(setlist, states or build_song_states(setlist), display, audio=None,
-                    make_generator=ProceduralGenerator, options=LiveOptions(display_rate=fps, keep_frame_log=True),
+                    make_generator=make_generator or ProceduralGenerator, options=LiveOptions(display_rate=fps, keep_frame_log=True),
                     now=clock, **show_options)
     show.on_frame = on_frame
     try:

@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rig import run_live
+
 from vj.audio.offline import analyse_track
 from vj.features import ONSET_RELEASE
 from vj.generators.procedural import ProceduralGenerator
-from vj.render.window import Action, HeadlessDisplay
+from vj.render.window import Action
 from vj.setlist.models import load_setlist
-from vj.show.live import LiveOptions, LiveShow, build_song_states
+from vj.show.live import build_song_states
 from vj.show.songs import SongDeck
 from vj.show.sources import LiveFeatures, TrackFeatures
 
@@ -37,16 +39,6 @@ songs:
 """
 
 
-class FakeClock:
-    """Monotonic seconds that move only when told."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 class CountingGenerator(ProceduralGenerator):
     """The procedural generator, counting the resets it is given."""
 
@@ -64,28 +56,9 @@ def setlist(tmp_path):
     return load_setlist(path)
 
 
-def run_show(setlist, script, *, seconds_real: float = 30.0, **options):
-    """Play on a fake clock, one display period per frame; ``script(show, record, display)`` runs
-    each frame (before the swap) and may inject keys. Returns the show and what the script kept."""
-    clock = FakeClock()
-    display = HeadlessDisplay((128, 96), now=clock)
-    deadline = time.monotonic() + seconds_real
-
-    def on_frame(show, record):
-        clock.t += 1.0 / FPS
-        script(show, record, display)
-        if time.monotonic() > deadline:   # a guard, not a timing: the script's condition never came
-            display.inject(Action.QUIT)
-            display.inject(Action.QUIT)
-
-    show = LiveShow(setlist, build_song_states(setlist), display, audio=None, make_generator=CountingGenerator,
-                    options=LiveOptions(display_rate=FPS, keep_frame_log=True, **options), now=clock)
-    show.on_frame = on_frame
-    try:
-        assert show.run() == 0
-    finally:
-        display.close()
-    return show, time.monotonic() < deadline
+def run_show(setlist, script):
+    """Play on a fake clock, one display period per frame (``rig.run_live``), with the counting generator."""
+    return run_live(setlist, script, fps=FPS, make_generator=CountingGenerator)
 
 
 def test_the_live_loop_runs_on_a_fake_clock_and_keys_go_through_the_action_table(setlist):

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from rig import SETLIST, NdiReceiver, ndi_config_dir, need, run_live
+from rig import SETLIST, NdiReceiver, find_ndi_source, ndi_config_dir, need, run_live
 
 ndi_config_dir()   # before the NDI runtime loads
 need("cyndilib", "ndi")
@@ -121,23 +121,14 @@ class _AudioReceiver:
 
         from cyndilib.audio_frame import AudioRecvFrame
         from cyndilib.audio_reference import AudioReference
-        from cyndilib.finder import Finder
         from cyndilib.receiver import Receiver
 
-        from vj.output.ndi import local_source_name
-
-        self.finder = Finder()
-        self.finder.open()
-        wanted = local_source_name(name)
-        deadline = time.monotonic() + timeout
-        while wanted not in self.finder.get_source_names():
-            assert time.monotonic() < deadline, f"no NDI source {wanted}"
-            self.finder.wait_for_sources(0.1)
+        self.finder, source = find_ndi_source(name, timeout)
         self.receiver = Receiver()
         self.audio = AudioRecvFrame()
         self.audio.reference_level = AudioReference.dBFS_smpte   # 1.0: full scale, as vj sends
         self.receiver.set_audio_frame(self.audio)
-        self.receiver.set_source(self.finder.get_source(wanted))
+        self.receiver.set_source(source)
         self.blocks: list[np.ndarray] = []
         self.formats: set[tuple[int, int]] = set()
         self._stop = threading.Event()

@@ -28,13 +28,16 @@ class ShowActions:
     """Drains the store's action queue each frame and applies each action.
 
     keys:          where key presses come from (the window's ``poll``), or None.
+    pollers:       inputs read at the start of each frame's drain (they write to the store).
     confirm_quit:  live asks for a second quit key within ``QUIT_CONFIRM_SECONDS``; a preview
                    stops at the first. Only keys (and the window's close button) may quit.
     """
 
     def __init__(self, songs: SongDeck, clock: Any, store: ParamStore | None = None, *,
-                 keys: Callable[[], Iterable[Any]] | None = None, confirm_quit: bool = True) -> None:
+                 keys: Callable[[], Iterable[Any]] | None = None, confirm_quit: bool = True,
+                 pollers: Iterable[Callable[[Tick], None]] = ()) -> None:
         self.songs, self.clock = songs, clock
+        self.pollers = list(pollers)
         self.store = store
         self.router = ControlRouter(store) if store is not None else None
         self.keys = keys
@@ -67,7 +70,11 @@ class ShowActions:
     # ---- per frame -----------------------------------------------------------------------------
 
     def drain(self, tick: Tick) -> bool:
-        """Apply the keys and controller actions that came since the last frame; False: quit."""
+        """Apply the keys and controller actions that came since the last frame; False: quit.
+        ``pollers`` run first (inputs read once a frame, such as a Link session or a leader to
+        follow), so what they queue is applied in this same frame."""
+        for poll in self.pollers:
+            poll(tick)
         for key in self.keys() if self.keys is not None else ():
             name = str(getattr(key, "value", key))
             if name == "quit" or self.router is None:

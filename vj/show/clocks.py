@@ -165,18 +165,22 @@ class DisplayClock:
 
     ``offset`` gives the latency offset (s, positive: visuals earlier) each frame, to calibrate a
     projector's own delay. Song time never runs backwards (the director wants it in order), even
-    when the offset is moved back."""
+    when the offset is moved back. ``until``: seconds after which the show ends (None: never)."""
 
-    def __init__(self, rate: float, offset: Callable[[], float] = lambda: 0.0, now: Now = time.monotonic) -> None:
+    def __init__(self, rate: float, offset: Callable[[], float] = lambda: 0.0, now: Now = time.monotonic,
+                 until: float | None = None) -> None:
         self.pacer = FramePacer(rate, now=now)
         self.now = now
+        self.until = None if until is None else now() + until   # the show ends then (soundchecks, tests)
         self.offset = offset
         self.current_offset = 0.0
         self.song_start = now()
         self.index = 0
         self._previous: float | None = None
 
-    def tick(self) -> Tick:
+    def tick(self) -> Tick | None:
+        if self.until is not None and self.now() >= self.until:
+            return None
         self.pacer.wait_to_start()
         started = self.now()
         self.current_offset = float(self.offset())

@@ -307,15 +307,17 @@ class LiveShow:
         if options.hud:
             self.store.set("hud", True, source="engine")
         self.songs = SongDeck(list(songs), start_song, remake=self._remake)
-        self.clock = DisplayClock(options.display_rate or window.refresh_rate, self._latency_offset, now)
-        self.actions = ShowActions(self.songs, self.clock, self.store, keys=window.poll, confirm_quit=True)
+        self.clock = DisplayClock(options.display_rate or window.refresh_rate, self._latency_offset, now,
+                                  until=options.quit_after)
+        self.tempo_lead, self.follower = tempo_lead, follower
+        self.actions = ShowActions(self.songs, self.clock, self.store, keys=window.poll, confirm_quit=True,
+                                   pollers=[self._poll_rig])
         self.features = LiveFeatures(audio, self.clock, now)
         self.on_frame: Callable[["LiveShow", FrameRecord], None] | None = None
         self.stage = DisplayStage(window, setlist, self.songs, make_generator, options, self.store, now)
         self.output = DisplayOutput(self)
         self.extra_outputs = list(extra_outputs)
-        self.tempo_lead, self.follower = tempo_lead, follower
-        self.loop = ShowLoop(self._until(options.quit_after), self.songs, self.features, self.actions,
+        self.loop = ShowLoop(self.clock, self.songs, self.features, self.actions,
                              self.stage, [self.output, *self.extra_outputs])
         if surface is not None:
             self.songs.listeners.append(lambda state: surface.configure(setlist, state.song))
@@ -359,27 +361,16 @@ class LiveShow:
         return live_song(self.setlist, old.index, bpm=old.start_bpm, lead=old.clock.lead,
                          cue_mode=old.director.cue_mode)
 
-    def _until(self, seconds: float | None) -> Any:
-        """The display clock, ending the show after ``seconds`` (soundchecks, tests)."""
-        clock, started = self.clock, self.now()
-
-        class Until:
-            song_time, restart, restarted, swap = clock.song_time, clock.restart, clock.restarted, clock.swap
-
-            def tick(_self) -> Tick | None:
-                if seconds is not None and self.now() - started >= seconds:
-                    return None
-                tick = clock.tick()
-                if self.tempo_lead is not None:   # Link: the session's tempo and phase, this frame
-                    self.tempo_lead.poll(self.songs.current.clock, clock.song_time)
-                    take_start = getattr(self.tempo_lead, "take_start", None)   # Link's start/stop sync
-                    if take_start is not None and take_start():   # the session started: the song, from its start
-                        self.store.trigger("song", self.songs.current.index, source="link")
-                if self.follower is not None:     # the leader's changes, drained with this frame's actions
-                    self.follower.apply(self)
-                return tick
-
-        return Until()
+    def _poll_rig(self, tick: Tick) -> None:
+        """Once a frame, before the actions: a Link session's tempo and phase (and its start), and
+        the leader's changes when this show follows one."""
+        if self.tempo_lead is not None:
+            self.tempo_lead.poll(self.songs.current.clock, self.clock.song_time)
+            take_start = getattr(self.tempo_lead, "take_start", None)   # Link's start/stop sync
+            if take_start is not None and take_start():   # the session started: the song, from its start
+                self.store.trigger("song", self.songs.current.index, source="link")
+        if self.follower is not None:
+            self.follower.apply(self)
 
     def run(self) -> int:
         """Play until quit (confirmed) or ``quit_after``; returns the exit status."""

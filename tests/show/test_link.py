@@ -113,11 +113,21 @@ def test_vj_tempo_reaches_the_peer_when_vj_leads(peer):
         vj.close()
 
 
+def _play_led_by(lead, setlist, script, seconds_real):
+    """A live show of ``setlist`` on the real clock with ``lead`` as its tempo lead (closed after)."""
+    from vj.show.live import build_song_states
+
+    try:
+        return run_live(setlist, script, now=time.monotonic, seconds_real=seconds_real,
+                        states=build_song_states(setlist), tempo_lead=lead)
+    finally:
+        lead.close()
+
+
 def test_the_live_show_takes_the_link_tempo_and_shows_the_peers(peer, tmp_path):
     from vj.audio.link import LinkLead
     from vj.render.window import Action
     from vj.setlist.models import load_setlist
-    from vj.show.live import build_song_states
 
     path = tmp_path / "set.yaml"
     path.write_text(SETLIST.replace("tempo_lead: setlist", "tempo_lead: link"))
@@ -135,11 +145,7 @@ def test_the_live_show_takes_the_link_tempo_and_shows_the_peers(peer, tmp_path):
             display.inject(Action.QUIT)
             display.inject(Action.QUIT)
 
-    try:
-        show, in_time = run_live(setlist, script, now=time.monotonic, seconds_real=15.0,
-                                 states=build_song_states(setlist), tempo_lead=lead)
-    finally:
-        lead.close()
+    show, in_time = _play_led_by(lead, setlist, script, 15.0)
     assert in_time and seen["label"].startswith("link, 1 peer")
     assert show.song.clock.lead is TempoLead.LINK
 
@@ -180,7 +186,6 @@ def test_a_session_start_restarts_the_song_on_the_bar_and_a_stop_plays_on(peer, 
     from vj.audio.link import LinkLead
     from vj.render.window import Action
     from vj.setlist.models import load_setlist
-    from vj.show.live import build_song_states
 
     path = tmp_path / "set.yaml"
     path.write_text(SETLIST.replace("tempo_lead: setlist", "tempo_lead: link"))
@@ -203,11 +208,7 @@ def test_a_session_start_restarts_the_song_on_the_bar_and_a_stop_plays_on(peer, 
             display.inject(Action.QUIT)
             display.inject(Action.QUIT)
 
-    try:
-        show, in_time = run_live(setlist, script, now=time.monotonic, seconds_real=20.0,
-                                 states=build_song_states(setlist), tempo_lead=lead)
-    finally:
-        lead.close()
+    show, in_time = _play_led_by(lead, setlist, script, 20.0)
     assert in_time, seen
     assert seen["before"] > 0.6 and seen["time"] < 0.1     # the song time started again at the start
     assert lead.starts == 1

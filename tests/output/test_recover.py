@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 from output_synth import HEIGHT, WIDTH, synthetic_frame
+from processes import kill_hard, make_sure_gone
 
 from vj.output.recorder import Recorder, partial_path
 from vj.output.recover import recover_unfinished
@@ -70,14 +70,9 @@ def run_until_killed(command: list[str], frames: int, cwd: Path, timeout: float 
             assert process.poll() is None, "".join(reader.lines)[-3000:]
             assert time.monotonic() < deadline, "".join(reader.lines)[-3000:]
             time.sleep(0.02)
-        process.send_signal(signal.SIGSTOP)
-        time.sleep(0.3)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        kill_hard(process)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        make_sure_gone(process)
     reader.join()
     return reader.written()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from processes import kill_hard, make_sure_gone
 
 REPO = Path(__file__).resolve().parents[2]
 FPS = 24
@@ -57,14 +57,9 @@ def test_a_killed_live_recording_plays_with_its_sound_and_is_recovered(jack_serv
         while said() < 4.0:
             assert process.poll() is None and time.monotonic() < deadline, "".join(lines)[-3000:]
             time.sleep(0.02)
-        process.send_signal(signal.SIGSTOP)  # every line it wrote is read before it dies
-        time.sleep(0.3)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        kill_hard(process)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        make_sure_gone(process)
     reader.join(timeout=10)
     recorded = said() + 0.5  # at most this much of the show's timeline had reached the recorder
     partial = output.with_name(output.name + ".partial.mp4")

@@ -128,3 +128,28 @@ def test_onset_threshold_set_live_changes_what_fires() -> None:
     assert onsets(None) == 9
     assert onsets(1.0) < 9          # the soft ones no longer fire
 
+
+
+def test_whole_file_series_match_the_hop_by_hop_analyser():
+    """Offline computes the per-hop series all at once (hop_series); they must be the numbers
+    live mode's HopAnalyser gets hop by hop, on real music and from the first hop."""
+    from pathlib import Path
+
+    from vj.audio.analysis import hop_series
+    from vj.audio.decode import decode_audio
+
+    music = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "music" / "audio"
+    if not music.is_dir():
+        pytest.skip(f"no music at {music}")
+    settings = AnalysisSettings()
+    samples = decode_audio(music / "gtzan_pop_00007.flac", settings.sample_rate)[: settings.sample_rate * 4]
+    count = len(samples) // settings.hop
+    analyser = HopAnalyser(settings, onsets=False, beats=False)
+    hop_by_hop = np.array([[r.rms, r.low, r.mid, r.high, r.perc, r.harm]
+                           for r in (analyser.process(samples[i * settings.hop:(i + 1) * settings.hop])
+                                     for i in range(count))])
+    at_once = hop_series(samples, settings, count)
+    assert at_once.shape == hop_by_hop.shape == (count, 6)
+    scale = np.abs(hop_by_hop).max(axis=0)
+    assert np.all(scale > 0)
+    assert np.max(np.abs(at_once - hop_by_hop) / scale) < 1e-5

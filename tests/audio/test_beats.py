@@ -135,9 +135,18 @@ def test_silence_has_no_beats(tmp_path: Path):
     assert "silent" in analysis.beat_message
 
 
-def test_clipping_noise_gets_no_invented_grid(tmp_path: Path):
+def _brown_noise(rng: np.random.Generator, count: int) -> np.ndarray:
+    walk = np.cumsum(rng.standard_normal(count))
+    walk -= np.convolve(walk, np.ones(441) / 441, mode="same")  # no drift below ~100 Hz
+    return (0.9 * walk / np.abs(walk).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["clipping white", "brown"])
+def test_noise_gets_no_invented_grid(kind: str, tmp_path: Path):
     rng = np.random.default_rng(4)
-    noise = np.clip(rng.standard_normal(44100 * 12) * 3.0, -1.0, 1.0).astype(np.float32)
+    count = 44100 * 12
+    noise = (np.clip(rng.standard_normal(count) * 3.0, -1.0, 1.0).astype(np.float32) if kind == "clipping white"
+             else _brown_noise(rng, count))
     analysis = analyse_track(write_audio(tmp_path / "noise.wav", noise), cache_dir=tmp_path)
     assert len(analysis.beat_times) == 0 and "no beats" in analysis.beat_message
 

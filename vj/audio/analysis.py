@@ -298,3 +298,38 @@ class HopAnalyser:
         total = h2 + p2
         total[total == 0] = 1.0
         return float((power * p2 / total).sum()), float((power * h2 / total).sum())
+
+
+def hop_series(samples: np.ndarray, settings: AnalysisSettings, count: int) -> np.ndarray:
+    """(count, 6) rms, low, mid, high, perc and harm of the first ``count`` hops of a whole signal:
+    the numbers ``HopAnalyser.process`` gives hop by hop (float32 rounding aside), at once. Offline
+    analysis uses this when no per-hop onset or beat detector has to run: the moving medians
+    (bottleneck's, exact for odd windows) and one batched FFT are ~5× faster than the hop loop."""
+    import bottleneck
+
+    s = settings
+    samples = np.asarray(samples, dtype=np.float32)
+    magnitude = HopSpectrum(s.win, s.hop).frames(samples, count)
+    power = magnitude * magnitude
+    freqs = np.arange(magnitude.shape[1]) * s.sample_rate / s.win
+    low, high = freqs < s.low_hz, freqs > s.high_hz
+    mid = ~(low | high)
+    # Harmonic: each bin's median over this hop and the hpss_frames - 1 before it (zeros before the start).
+    history = np.concatenate([np.zeros((s.hpss_frames - 1, magnitude.shape[1]), np.float32), magnitude])
+    harmonic = bottleneck.move_median(history, s.hpss_frames, axis=0)[s.hpss_frames - 1:]
+    # Percussive: each bin's median across hpss_bins neighbours of the same hop, edges mirrored.
+    half = s.hpss_bins // 2
+    if half:
+        mirrored = np.concatenate([magnitude[:, half:0:-1], magnitude, magnitude[:, -2:-half - 2:-1]], axis=1)
+        percussive = bottleneck.move_median(mirrored, s.hpss_bins, axis=1)[:, 2 * half:]
+    else:
+        percussive = magnitude
+    h2, p2 = harmonic * harmonic, percussive * percussive
+    total = h2 + p2
+    total[total == 0] = 1.0
+    hops = np.zeros(count * s.hop, dtype=np.float32)
+    hops[:min(len(samples), len(hops))] = samples[:len(hops)]
+    hops = hops.reshape(count, s.hop)
+    return np.stack([np.sqrt(np.mean(hops * hops, axis=1)), power[:, low].sum(axis=1), power[:, mid].sum(axis=1),
+                     power[:, high].sum(axis=1), (power * p2 / total).sum(axis=1),
+                     (power * h2 / total).sum(axis=1)], axis=1).astype(np.float64)

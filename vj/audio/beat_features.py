@@ -13,6 +13,7 @@ minimum delay.
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft
 
 SAMPLE_RATE = 22050
 HOP = 441  # 20 ms: 50 frames a second
@@ -61,7 +62,7 @@ _WINDOW = np.hanning(FRAME).astype(np.float32)
 
 def _bands(frames: np.ndarray) -> np.ndarray:
     """(n, FRAME) samples → (n, bands) log10(1 + filtered magnitude)."""
-    spectrum = np.abs(np.fft.rfft(frames * _WINDOW, axis=1))[:, : FRAME >> 1].astype(np.float32)
+    spectrum = np.abs(fft.rfft(frames * _WINDOW, axis=1))[:, : FRAME >> 1]  # scipy: float32 throughout
     return np.log10(1.0 + spectrum @ FILTERBANK)
 
 

@@ -66,10 +66,9 @@ class BeatNetCRNN:
             out = np.empty((len(x), CELLS), dtype=np.float32)
             for t in range(len(x)):
                 gates = gates_in[t] + h @ w_hh
-                i, f = _sigmoid(gates[:CELLS]), _sigmoid(gates[CELLS:2 * CELLS])
-                g, o = np.tanh(gates[2 * CELLS:3 * CELLS]), _sigmoid(gates[3 * CELLS:])
-                c = f * c + i * g
-                h = o * np.tanh(c)
+                s = _sigmoid(gates)  # input, forget, (cell: tanh below), output: one call for all
+                c = s[CELLS:2 * CELLS] * c + s[:CELLS] * np.tanh(gates[2 * CELLS:3 * CELLS])
+                h = s[3 * CELLS:] * np.tanh(c)
                 out[t] = h
             new_state.append((h, c))
             x = out

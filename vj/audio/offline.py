@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import fft
 
-from vj.audio.analysis import AnalysisSettings, HopAnalyser
+from vj.audio.analysis import AnalysisSettings, HopAnalyser, hop_series
 from vj.audio.beats import BeatTrack, bar_cues, beats_from_activations, is_silent, resample, tempo_of
 from vj.audio.beat_features import SAMPLE_RATE as BEAT_RATE
 from vj.audio.beat_features import beat_features
@@ -32,7 +33,7 @@ from vj.features import ONSET_ATTACK, ONSET_RELEASE, Features, impulse_envelope
 logger = logging.getLogger(__name__)
 
 #: Bump when the analysis or the cached layout changes, so stale caches are ignored.
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 SERIES = ("rms", "low", "mid", "high", "perc", "harm")
 EVENT_SOURCES = ("onset", "beat", "downbeat")
 #: Beat trackers ``analyse_samples`` takes: BeatNet's CRNN + a bar-pointer HMM (vj/audio/beats.py),
@@ -256,19 +257,23 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
     padded[: len(samples)] = samples
     total = len(padded) // hop
 
-    # 1. Per-hop analysis, exactly as live mode will run it.
-    analyser = HopAnalyser(settings, onsets=onsets == "hop", beats=beat_method == "aubio")
-    raw = np.zeros((len(SERIES), hops), dtype=np.float64)
+    # 1. Per-hop analysis, the numbers live mode gets: hop by hop where a per-hop onset or beat
+    #    detector has to run, else all hops at once (hop_series, the same numbers, ~5× faster).
     hop_onsets: list[tuple[float, float]] = []
     beats: list[float] = []
-    for i in range(total):
-        result = analyser.process(padded[i * hop:(i + 1) * hop])
-        if i < hops:
-            raw[:, i] = (result.rms, result.low, result.mid, result.high, result.perc, result.harm)
-        if result.is_onset and result.onset_time < duration:
-            hop_onsets.append((result.onset_time, result.onset_loudness))  # live's strength; refined below
-        if result.is_beat and 0.0 <= result.beat_time < duration:
-            beats.append(result.beat_time)
+    if onsets == "hop" or beat_method == "aubio":
+        analyser = HopAnalyser(settings, onsets=onsets == "hop", beats=beat_method == "aubio")
+        raw = np.zeros((len(SERIES), hops), dtype=np.float64)
+        for i in range(total):
+            result = analyser.process(padded[i * hop:(i + 1) * hop])
+            if i < hops:
+                raw[:, i] = (result.rms, result.low, result.mid, result.high, result.perc, result.harm)
+            if result.is_onset and result.onset_time < duration:
+                hop_onsets.append((result.onset_time, result.onset_loudness))  # live's strength; refined below
+            if result.is_beat and 0.0 <= result.beat_time < duration:
+                beats.append(result.beat_time)
+    else:
+        raw = hop_series(padded, settings, hops).T.copy()
 
     # 2. Per-track normalisation; energies become magnitudes first (see TrackAnalysis).
     raw[1:] = np.sqrt(np.maximum(raw[1:], 0.0))
@@ -414,7 +419,7 @@ def _chroma(samples: np.ndarray, sample_rate: int, step: int) -> np.ndarray:
     window = np.hanning(CHROMA_WIN).astype(np.float32)
     chroma = np.empty((len(frames), 12), dtype=np.float32)
     for start in range(0, len(frames), 512):  # in blocks: bounded memory on long songs
-        spectrum = np.abs(np.fft.rfft(frames[start:start + 512] * window, axis=1))[:, band]
+        spectrum = np.abs(fft.rfft(frames[start:start + 512] * window, axis=1))[:, band]
         chroma[start:start + 512] = (spectrum ** 2) @ assign
     norms = np.linalg.norm(chroma, axis=1, keepdims=True)
     return chroma / np.maximum(norms, 1e-12)

@@ -1,4 +1,4 @@
-"""The magnitude spectrum of each hop: the last ``win`` samples, Hann-windowed (periodic), FFT.
+"""The magnitude spectrum of each hop: the last ``win`` samples, Hann-windowed (periodic), FFT (scipy's, in float32).
 
 The same frames and window as aubio's phase vocoder (``aubio.pvoc``), whose magnitudes these
 match to float32 precision (tests/audio/test_spectrum.py), in numpy: vj's own analysis needs no
@@ -6,6 +6,7 @@ GPL code. aubio stays an optional extra for its onset methods and tempo tracker.
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft
 
 
 class HopSpectrum:
@@ -23,7 +24,21 @@ class HopSpectrum:
         frame, hop = self._frame, self.hop
         frame[:-hop] = frame[hop:]
         frame[-hop:] = samples
-        return np.abs(np.fft.rfft(frame * self.window)).astype(np.float32)
+        return np.abs(fft.rfft(frame * self.window))
+
+    def frames(self, samples: np.ndarray, count: int) -> np.ndarray:
+        """(count, win // 2 + 1) magnitudes of the first ``count`` hops of a whole signal at once:
+        row i is what the i-th call would return (scipy's FFT gives the same numbers one row or
+        many at a time). Leaves this object's own stream untouched."""
+        signal = np.concatenate([np.zeros(self.win - self.hop, np.float32), np.asarray(samples, np.float32)])
+        needed = (count - 1) * self.hop + self.win
+        if len(signal) < needed:
+            signal = np.concatenate([signal, np.zeros(needed - len(signal), np.float32)])
+        windows = np.lib.stride_tricks.sliding_window_view(signal[:needed], self.win)[::self.hop]
+        out = np.empty((count, self.win // 2 + 1), dtype=np.float32)
+        for start in range(0, count, 2048):  # bounded memory on long songs
+            out[start:start + 2048] = np.abs(fft.rfft(windows[start:start + 2048] * self.window, axis=1))
+        return out
 
 
 __all__ = ["HopSpectrum"]

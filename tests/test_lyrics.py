@@ -160,7 +160,8 @@ def test_check_lists_the_lyric_cues_and_schedule_warnings(tmp_path: Path) -> Non
     (tmp_path / "demo.lrc").write_text("[00:01.00]City lights are calling\n[00:09.00]Into the dawn\n")
     report = check_setlist(tmp_path / "demo.yaml")
     assert "lyrics: demo.lrc: 2 timed line(s), 2 lyric cue(s)" in report
-    assert "0:02.0  bar 1.1    line 1    City lights are calling, a neon city at night" in report
-    assert "0:10.0  bar 5.1    line 2    Into the dawn, a neon city at night" in report
+    # The demo's bar 1 starts with the music (0.01 s); the lines snap to the next downbeats, bars 2 and 6.
+    assert "0:02.0  bar 2.1    line 1    City lights are calling, a neon city at night" in report
+    assert "0:10.0  bar 6.1    line 2    Into the dawn, a neon city at night" in report
     assert "warning: camera.translation_y: duplicate key '0'" in report
     assert "warning: camera.translation_y: missing ','" in report

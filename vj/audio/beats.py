@@ -246,7 +246,7 @@ def pulse_strength(acts: np.ndarray, bpm: float) -> float:
     return max(float(signal[:-k] @ signal[k:]) for k in (lag - 1, lag, lag + 1) if k > 0) / energy
 
 
-#: Below this, nothing in the sound stands out as an attack: steady noise (white, pink or
+#: Below this, nothing in the sound stands out as an attack: steady noise (white, brown or
 #: clipped noise scored 1.4–1.55; every real clip of the development set, solo cello and
 #: classical included, 2.4 or more).
 NOISE_CONTRAST = 1.8

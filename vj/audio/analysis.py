@@ -91,6 +91,8 @@ class AnalysisSettings:
     low_hz, high_hz:      band edges: low < low_hz, mid low_hz..high_hz, high > high_hz.
     hpss_frames:          hops of history in the causal median that estimates the harmonic (steady) part.
     hpss_bins:            FFT bins in the median across frequency that estimates the percussive part.
+    hpss_max_hz:          the split looks at bins up to here (perc + harm = the power below it): music
+                          holds little power above 11 kHz, and the medians are most of the analysis' cost.
     """
 
     sample_rate: int = 44100
@@ -105,6 +107,7 @@ class AnalysisSettings:
     high_hz: float = 4000.0
     hpss_frames: int = 17
     hpss_bins: int = 17
+    hpss_max_hz: float = 11025.0
 
     def __post_init__(self) -> None:
         if self.onset_threshold is None:  # resolved here, so key() reads as before for the defaults
@@ -114,6 +117,8 @@ class AnalysisSettings:
         if self.hpss_frames % 2 == 0 or self.hpss_bins % 2 == 0 or self.hpss_bins >= self.win // 2:
             raise ValueError(f"hpss_frames and hpss_bins must be odd (and hpss_bins < win/2), "
                              f"got {self.hpss_frames}, {self.hpss_bins}")
+        if not self.hpss_bins < self.hpss_max_hz * self.win / self.sample_rate:
+            raise ValueError(f"hpss_max_hz {self.hpss_max_hz} leaves fewer than hpss_bins={self.hpss_bins} bins")
         if self.hop <= 0 or self.win < self.hop:
             raise ValueError(f"need 0 < hop <= win, got hop={self.hop} win={self.win}")
         if not 0 < self.low_hz < self.high_hz < self.sample_rate / 2:
@@ -222,9 +227,10 @@ class HopAnalyser:
         self._low = freqs < s.low_hz
         self._high = freqs > s.high_hz
         self._mid = ~(self._low | self._high)
+        self._split_bins = hpss_bin_count(s)
         # (bins, frames): each bin's history contiguous, so the median is a fast row-wise partition.
-        self._history = np.zeros((bins, s.hpss_frames), dtype=np.float32)
-        self._padded = np.zeros(bins + 2 * (s.hpss_bins // 2), dtype=np.float32)
+        self._history = np.zeros((self._split_bins, s.hpss_frames), dtype=np.float32)
+        self._padded = np.zeros(self._split_bins + 2 * (s.hpss_bins // 2), dtype=np.float32)
         self._history_index = 0
         self._recent_strength: deque[float] = deque(maxlen=8)  # peak picker looks ~5 hops ahead
         self._recent_perc: deque[float] = deque(maxlen=8)
@@ -249,7 +255,7 @@ class HopAnalyser:
         if self._live is not None:  # first: nothing else is needed to decide
             is_onset, offset, strength, source = self._live.process(magnitude, samples)
         power = magnitude * magnitude
-        perc, harm = self._split(magnitude, power)
+        perc, harm = self._split(magnitude[:self._split_bins], power[:self._split_bins])
         self._recent_perc.append(perc)
 
         onset_time, loudness = float("nan"), 0.0
@@ -300,6 +306,11 @@ class HopAnalyser:
         return float((power * p2 / total).sum()), float((power * h2 / total).sum())
 
 
+def hpss_bin_count(settings: AnalysisSettings) -> int:
+    """How many FFT bins (from 0 Hz) the percussive/harmonic split looks at."""
+    return min(settings.win // 2 + 1, int(settings.hpss_max_hz * settings.win / settings.sample_rate) + 1)
+
+
 def hop_series(samples: np.ndarray, settings: AnalysisSettings, count: int) -> np.ndarray:
     """(count, 6) rms, low, mid, high, perc and harm of the first ``count`` hops of a whole signal:
     the numbers ``HopAnalyser.process`` gives hop by hop (float32 rounding aside), at once. Offline
@@ -309,11 +320,13 @@ def hop_series(samples: np.ndarray, settings: AnalysisSettings, count: int) -> n
 
     s = settings
     samples = np.asarray(samples, dtype=np.float32)
-    magnitude = HopSpectrum(s.win, s.hop).frames(samples, count)
-    power = magnitude * magnitude
-    freqs = np.arange(magnitude.shape[1]) * s.sample_rate / s.win
+    spectrum = HopSpectrum(s.win, s.hop).frames(samples, count)
+    full_power = spectrum * spectrum
+    freqs = np.arange(spectrum.shape[1]) * s.sample_rate / s.win
     low, high = freqs < s.low_hz, freqs > s.high_hz
     mid = ~(low | high)
+    magnitude = np.ascontiguousarray(spectrum[:, :hpss_bin_count(s)])
+    power = magnitude * magnitude
     # Harmonic: each bin's median over this hop and the hpss_frames - 1 before it (zeros before the start).
     history = np.concatenate([np.zeros((s.hpss_frames - 1, magnitude.shape[1]), np.float32), magnitude])
     harmonic = bottleneck.move_median(history, s.hpss_frames, axis=0)[s.hpss_frames - 1:]
@@ -330,6 +343,6 @@ def hop_series(samples: np.ndarray, settings: AnalysisSettings, count: int) -> n
     hops = np.zeros(count * s.hop, dtype=np.float32)
     hops[:min(len(samples), len(hops))] = samples[:len(hops)]
     hops = hops.reshape(count, s.hop)
-    return np.stack([np.sqrt(np.mean(hops * hops, axis=1)), power[:, low].sum(axis=1), power[:, mid].sum(axis=1),
-                     power[:, high].sum(axis=1), (power * p2 / total).sum(axis=1),
+    return np.stack([np.sqrt(np.mean(hops * hops, axis=1)), full_power[:, low].sum(axis=1),
+                     full_power[:, mid].sum(axis=1), full_power[:, high].sum(axis=1), (power * p2 / total).sum(axis=1),
                      (power * h2 / total).sum(axis=1)], axis=1).astype(np.float64)

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import fft
 
 from vj.audio.analysis import AnalysisSettings, HopAnalyser, hop_series
-from vj.audio.beats import BeatTrack, bar_cues, beats_from_activations, is_silent, resample, tempo_of
+from vj.audio.beats import BeatTrack, bar_cues, beats_from_activations, is_silent, resample, song_activations, tempo_of
 from vj.audio.beat_features import SAMPLE_RATE as BEAT_RATE
 from vj.audio.beat_features import beat_features
 from vj.audio.beat_model import activations as beat_activations
@@ -33,7 +33,7 @@ from vj.features import ONSET_ATTACK, ONSET_RELEASE, Features, impulse_envelope
 logger = logging.getLogger(__name__)
 
 #: Bump when the analysis or the cached layout changes, so stale caches are ignored.
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 SERIES = ("rms", "low", "mid", "high", "perc", "harm")
 EVENT_SOURCES = ("onset", "beat", "downbeat")
 #: Beat trackers ``analyse_samples`` takes: BeatNet's CRNN + a bar-pointer HMM (vj/audio/beats.py),
@@ -80,10 +80,11 @@ class TrackAnalysis:
     beats_per_bar: int = 4
     #: each beat's place in its bar (1 = downbeat), aligned with ``beat_times``.
     beat_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    #: (frames, 2) beat / downbeat activations at 50 fps, kept so pins re-decode without the network.
+    #: (frames, 2) beat / downbeat activations at 50 fps (the mean over the song and its stretched
+    #: versions, vj.audio.beats.song_activations), kept so pins re-decode without the network.
     beat_activations: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.float32))
-    #: (frames, 14) bar-line cues of the same frames (vj.audio.beats.bar_cues).
-    bar_cues: np.ndarray = field(default_factory=lambda: np.zeros((0, 14), dtype=np.float32))
+    #: (frames, 15) bar-line cues of the same frames (vj.audio.beats.bar_cues).
+    bar_cues: np.ndarray = field(default_factory=lambda: np.zeros((0, 15), dtype=np.float32))
     #: what the beat tracker could not find ("" when it found a grid).
     beat_message: str = ""
     waveform_preview: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
@@ -301,8 +302,9 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
         # 3. Beats, downbeats, meter and tempo from the beat network and the bar HMM.
         audio = resample(samples, settings.sample_rate, BEAT_RATE)
         features = beat_features(audio)
-        acts = beat_activations(features)
-        analysis.beat_activations, analysis.bar_cues = acts, bar_cues(features)
+        heard = beat_activations(features)
+        acts = song_activations(audio, features, heard)
+        analysis.beat_activations, analysis.bar_cues = acts, bar_cues(features, heard[:, 1])
         if is_silent(audio):
             track = BeatTrack(np.zeros(0), np.zeros(0, dtype=int), 4, 0.0, "no beats found: the audio is silent")
         else:

@@ -55,7 +55,7 @@ def _lyric_lines(director: Director, grid) -> list[str]:
     lines = [f"      lyrics: {director.song.lyrics}: {len(director.song.lyric_lines)} timed line(s), "
              f"{len(cues)} lyric cue(s)"]
     for start, line, sung, prompt in cues:
-        beat = grid.beat_at(start)
+        beat = round(grid.beat_at(start), 3)  # a cue snapped to a bar line is on it, not a hair before
         bar, in_bar = divmod(beat, grid.beats_per_bar)
         where = f"bar {int(bar) + 1}.{in_bar + 1:g}" if beat >= 0 else "before bar 1"
         shown = prompt if prompt.startswith(sung) or sung in prompt else f"{prompt}  (sung: {sung})"

@@ -48,24 +48,30 @@ def test_real_music_offline(tmp_path: Path):
         downbeat_f.append(_f(beats[beats[:, 1] == 1, 0], analysis.downbeat_times))
         tempo_ok.append(any(abs(analysis.bpm * k - bpm) < 0.04 * bpm for k in (1, 2, 0.5)))
         assert set(analysis.beat_positions) <= set(range(1, analysis.beats_per_bar + 1))
-    assert np.mean(beat_f) >= 0.6, beat_f
-    assert np.mean(downbeat_f) >= 0.3, downbeat_f
-    assert np.mean(tempo_ok) >= 0.6, tempo_ok
+    # tools/bench_sync.py on these six: beat F 0.71, downbeat F 0.44, tempo (or half/double) 5 of 6.
+    assert np.mean(beat_f) >= 0.65, beat_f
+    assert np.mean(downbeat_f) >= 0.35, downbeat_f
+    assert np.mean(tempo_ok) >= 0.75, tempo_ok
 
 
 @needs_music
 def test_real_music_live_is_causal_and_on_the_beat():
     from vj.audio.decode import decode_audio
 
-    name = "gtzan_disco_00005"
-    samples = decode_audio(MUSIC / "audio" / f"{name}.flac", 44100)
-    replay = replay_live(samples, 44100)
-    beats, bpm = _reference(name)
-    assert _f(beats[:, 0], replay.beat_times) >= 0.7
-    assert replay.bpm_after(10.0) == pytest.approx(bpm, rel=0.04)
-    # Decided from the past only: never before the beat, and within about 100 ms after it.
-    late = np.array([b.decided_at - b.time for b in replay.beats])
-    assert late.min() >= 0 and np.median(late) < 0.1
+    beat_f = []
+    for name in CLIPS:
+        samples = decode_audio(MUSIC / "audio" / f"{name}.flac", 44100)
+        replay = replay_live(samples, 44100)
+        beats, bpm = _reference(name)
+        beat_f.append(_f(beats[:, 0], replay.beat_times))
+        if name == "gtzan_disco_00005":
+            assert replay.bpm_after(10.0) == pytest.approx(bpm, rel=0.04)
+        # Decided from the past only: never before the beat, and within about 100 ms after it.
+        late = np.array([b.decided_at - b.time for b in replay.beats])
+        assert late.min() >= 0 and np.median(late) < 0.1, name
+    # tools/bench_sync.py's live path on these six: beat F 0.76 (0.98 on the disco clip).
+    assert np.mean(beat_f) >= 0.68, beat_f
+    assert beat_f[CLIPS.index("gtzan_disco_00005")] >= 0.9, beat_f
 
 
 def test_streaming_features_and_network_match_the_whole_file():

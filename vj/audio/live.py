@@ -595,11 +595,7 @@ class LiveAudio:
                     samples *= self.input_gain
                 arrived = self.capture.last_callback
                 result = analyser.process(samples)
-                beats = self._beats.push(samples)
-                beat = beats[-1] if beats else None
                 start_time = clock.time_of_sample(first)
-                if self._tap is not None:
-                    self._write_tap(start_time, samples)
                 level_db = 20.0 * math.log10(max(result.rms, 1e-6))
                 # The meter holds peaks and falls at 20 dB/s, as a console's does: a click of
                 # 30 ms is otherwise gone before anyone sees it.
@@ -609,14 +605,25 @@ class LiveAudio:
                 hop_record = LiveHop(
                     time=start_time, is_onset=result.is_onset,
                     onset_time=to_mono(result.onset_time) if result.is_onset else math.nan,
-                    onset_strength=result.onset_strength, is_beat=beat is not None,
-                    beat_time=to_mono(beat.time) if beat is not None else math.nan,
+                    onset_strength=result.onset_strength, is_beat=False, beat_time=math.nan,
                     bpm=self._beats.tempo, features=normaliser(result, silent), level_db=level_db,
-                    published=time.monotonic(), arrived=arrived,
-                    beat_position=beat.position if beat is not None else 0, beats_per_bar=self._beats.meter)
+                    published=time.monotonic(), arrived=arrived, beat_position=0, beats_per_bar=self._beats.meter)
+                # The onset goes out first: the beat tracker's step (three networks every 20 ms of
+                # audio) must not delay a hit decided on this hop.
                 self.latest = hop_record
-                if hop_record.is_onset or hop_record.is_beat:
+                if hop_record.is_onset:
                     self.events.append(hop_record)
+                beats = self._beats.push(samples)
+                if beats:
+                    beat = beats[-1]
+                    hop_record = replace(hop_record, is_onset=False, onset_time=math.nan, is_beat=True,
+                                         beat_time=to_mono(beat.time), bpm=self._beats.tempo,
+                                         beat_position=beat.position, beats_per_bar=self._beats.meter,
+                                         published=time.monotonic())
+                    self.latest = hop_record
+                    self.events.append(hop_record)
+                if self._tap is not None:
+                    self._write_tap(start_time, samples)
                 self.hops += 1
                 quiet_since = self._track_silence(silent, quiet_since)
             self.status.level_db = meter

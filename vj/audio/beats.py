@@ -1,6 +1,7 @@
 """Beats, downbeats, meter and tempo of real music, offline and live.
 
-BeatNet's causal CRNN (``beat_model``) turns the audio into beat and downbeat activations. A
+BeatNet's causal CRNN (``beat_model``) turns the audio into beat and downbeat activations, heard
+three times (the song and two resampled versions, ``STRETCHES``) and averaged. A
 beat-pointer HMM (``bar_tracker`` with one beat to the bar) places the beats on their sum; the
 meter (3 or 4 beats a bar unless pinned) and the bar lines come from a second look: offline, the
 split of the song's beats into bars whose first beats stand out most (``choose_bar``: downbeat

@@ -170,9 +170,9 @@ _PITCH_CLASS[np.arange(int(_PITCHED.sum())), (np.round(12 * np.log2(_CENTRES[_PI
 CUE_COLUMNS = 15
 
 
-def bar_cues(features: np.ndarray, downbeat: np.ndarray | None = None) -> np.ndarray:
+def bar_cues(features: np.ndarray, downbeat: np.ndarray) -> np.ndarray:
     """(frames, 15) per-frame cues for finding bar lines: the network's downbeat activation on the
-    song as it is (``downbeat``; zeros when not given), low-band attack, broadband attack and a
+    song as it is (``downbeat``), low-band attack, broadband attack and a
     12-bin pitch-class profile, from the beat network's own input features. (Offline the beats
     come from activations averaged over stretched versions; their downbeat activation is flatter,
     and on an accented click track it lost the bar to a pitch change, so the bar cue keeps the
@@ -181,8 +181,7 @@ def bar_cues(features: np.ndarray, downbeat: np.ndarray | None = None) -> np.nda
 
     diff = features[:, NUM_BANDS:]
     chroma = _chroma_of(features)
-    down = np.zeros(len(features)) if downbeat is None else np.asarray(downbeat, dtype=np.float64)[:len(features)]
-    return np.hstack([down[:, None], diff[:, _LOW].sum(axis=1, keepdims=True), diff.sum(axis=1, keepdims=True),
+    return np.hstack([np.asarray(downbeat, dtype=np.float64)[:len(features), None], diff[:, _LOW].sum(axis=1, keepdims=True), diff.sum(axis=1, keepdims=True),
                       chroma]).astype(np.float32)
 
 
@@ -286,33 +285,28 @@ def track_beats(samples: np.ndarray, sample_rate: int, *, beats_per_bar: int | N
     if is_silent(audio):
         return BeatTrack(np.zeros(0), np.zeros(0, dtype=int), int(beats_per_bar or 4), 0.0,
                          "no beats found: the audio is silent")
-    features = beat_features(audio)
-    heard = activations(features)
-    return beats_from_activations(song_activations(audio, features, heard), bar_cues(features, heard[:, 1]),
-                                  beats_per_bar=beats_per_bar, bpm=bpm,
-                                  settings=settings, duration=len(audio) / SAMPLE_RATE)
+    acts, cues = hear_song(audio)
+    return beats_from_activations(acts, cues, beats_per_bar=beats_per_bar, bpm=bpm, settings=settings,
+                                  duration=len(audio) / SAMPLE_RATE)
 
 
-def song_activations(audio: np.ndarray, features: np.ndarray | None = None,
-                     heard: np.ndarray | None = None) -> np.ndarray:
-    """(frames, 2) activations of a whole 22,050 Hz mono song for offline tracking: the mean of the
-    network's activations on the song and on its ``STRETCHES`` versions, on the song's own frames
-    (``features``, ``heard``: the song's ``beat_features`` and their activations, when already
-    computed)."""
+def hear_song(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What decoding a whole 22,050 Hz mono song needs from the network: (frames, 2) activations,
+    the mean over the song and its ``STRETCHES`` versions on the song's own frames, and the
+    (frames, 15) ``bar_cues`` with the song's own downbeat activation."""
     from scipy.signal import resample_poly
 
     audio = np.asarray(audio, dtype=np.float32)
-    features = beat_features(audio) if features is None else features
-    runs = [activations(features) if heard is None else heard] + [activations(beat_features(resample_poly(audio, up, down).astype(np.float32)))
-                                      for up, down in STRETCHES]
+    features = beat_features(audio)
+    heard = activations(features)
     frames = np.arange(len(features), dtype=np.float64)
-    total = runs[0].astype(np.float64)
-    for (up, down), acts in zip(STRETCHES, runs[1:]):
-        where = frames * up / down  # the song's frame j is the stretched version's frame j × up/down
-        index = np.arange(len(acts))
-        total += np.stack([np.interp(where, index, acts[:, k]) if len(acts) else np.zeros(len(frames))
-                           for k in range(2)], axis=1)
-    return (total / (1 + len(STRETCHES))).astype(np.float32)
+    total = heard.astype(np.float64)
+    for up, down in STRETCHES:
+        acts = activations(beat_features(resample_poly(audio, up, down).astype(np.float32)))
+        if len(acts):  # the song's frame j is the stretched version's frame j × up/down
+            index = np.arange(len(acts))
+            total += np.stack([np.interp(frames * up / down, index, acts[:, k]) for k in range(2)], axis=1)
+    return (total / (1 + len(STRETCHES))).astype(np.float32), bar_cues(features, heard[:, 1])
 
 
 def beats_from_activations(acts: np.ndarray, cues: np.ndarray | None = None, *, beats_per_bar: int | None = None,
@@ -389,8 +383,7 @@ class LiveBeatTracker:
     def __post_init__(self) -> None:
         self._beat_filter = ForwardFilter(_state_space(beat_settings(self.bpm, self.settings)))
         self._bar_filter = ForwardFilter(_state_space(tracker_settings(self.beats_per_bar, self.bpm, self.settings)))
-        self._meters = self._bar_filter.space.settings.meters
-        self._votes = {(m, p): 0.0 for m in self._meters for p in range(m)}
+        self._votes = {(m, p): 0.0 for m in self._bar_filter.space.settings.meters for p in range(m)}
         self._count = 0  # beats decided
         self._features = BeatFeatures()
         self._network = StreamingActivations()
@@ -426,7 +419,7 @@ class LiveBeatTracker:
             if any(value is None for value in stretched):
                 break  # a stretched version has not heard this frame yet (at most one frame behind)
             heard = self._pending.popleft()
-            act = (heard + sum(stretched)) / (1 + len(stretched))  # as offline's song_activations
+            act = (heard + sum(stretched)) / (1 + len(stretched))  # as offline's hear_song
             self._heard += 1
             for k in range(1, UPSAMPLE + 1):  # interpolate from the previous frame, as offline
                 value = self._previous + (act - self._previous) * (k / UPSAMPLE)
@@ -478,9 +471,7 @@ class LiveBeatTracker:
         decay = 0.5 ** (1.0 / BAR_VOTE_HALF_LIFE)
         for key in self._votes:
             self._votes[key] *= decay
-        key = (bar.meter, (index - beat) % bar.meter)
-        if key in self._votes:
-            self._votes[key] += 1.0
+        self._votes[(bar.meter, (index - beat) % bar.meter)] += 1.0
         meter, phase = max(self._votes, key=lambda k: (self._votes[k], k[0] == 4))
         return meter, (index - phase) % meter + 1
 
@@ -539,4 +530,4 @@ class _StreamResampler:
 
 
 __all__ = ["BeatTrack", "LiveBeat", "LiveBeatTracker", "track_beats", "beats_from_activations", "tempo_of",
-           "tracker_settings", "beat_settings", "beat_observation", "song_activations", "bar_cues", "HMM_FPS"]
+           "tracker_settings", "beat_settings", "beat_observation", "hear_song", "bar_cues", "HMM_FPS"]

@@ -20,10 +20,8 @@ import numpy as np
 from scipy import fft
 
 from vj.audio.analysis import AnalysisSettings, HopAnalyser, hop_series
-from vj.audio.beats import BeatTrack, bar_cues, beats_from_activations, is_silent, resample, song_activations, tempo_of
+from vj.audio.beats import BeatTrack, beats_from_activations, hear_song, is_silent, resample, tempo_of
 from vj.audio.beat_features import SAMPLE_RATE as BEAT_RATE
-from vj.audio.beat_features import beat_features
-from vj.audio.beat_model import activations as beat_activations
 from vj.audio.decode import AudioError, decode_audio
 from vj.audio.onsets import detect_onsets
 from vj.grid import BeatGrid
@@ -81,7 +79,7 @@ class TrackAnalysis:
     #: each beat's place in its bar (1 = downbeat), aligned with ``beat_times``.
     beat_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     #: (frames, 2) beat / downbeat activations at 50 fps (the mean over the song and its stretched
-    #: versions, vj.audio.beats.song_activations), kept so pins re-decode without the network.
+    #: versions, vj.audio.beats.hear_song), kept so pins re-decode without the network.
     beat_activations: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.float32))
     #: (frames, 15) bar-line cues of the same frames (vj.audio.beats.bar_cues).
     bar_cues: np.ndarray = field(default_factory=lambda: np.zeros((0, 15), dtype=np.float32))
@@ -301,14 +299,11 @@ def analyse_samples(samples: np.ndarray, settings: AnalysisSettings | None = Non
     if beat_method == "crnn":
         # 3. Beats, downbeats, meter and tempo from the beat network and the bar HMM.
         audio = resample(samples, settings.sample_rate, BEAT_RATE)
-        features = beat_features(audio)
-        heard = beat_activations(features)
-        acts = song_activations(audio, features, heard)
-        analysis.beat_activations, analysis.bar_cues = acts, bar_cues(features, heard[:, 1])
-        if is_silent(audio):
+        if is_silent(audio):  # nothing for the network to hear
             track = BeatTrack(np.zeros(0), np.zeros(0, dtype=int), 4, 0.0, "no beats found: the audio is silent")
         else:
-            track = beats_from_activations(acts, analysis.bar_cues, duration=duration)
+            analysis.beat_activations, analysis.bar_cues = hear_song(audio)
+            track = beats_from_activations(analysis.beat_activations, analysis.bar_cues, duration=duration)
         analysis = _with_beats(analysis, track)
     else:
         # 3. aubio: its beats, 4 to the bar, downbeats on the bar phase chosen by the grid fit.

@@ -1,4 +1,6 @@
 """Onset, beat and tempo accuracy on synthesised audio with known event times (real aubio)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -130,19 +132,18 @@ def test_onset_threshold_set_live_changes_what_fires() -> None:
 
 
 
+MUSIC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "music" / "audio"
+
+
+@pytest.mark.skipif(not MUSIC.is_dir(), reason=f"no annotated music at {MUSIC}")
 def test_whole_file_series_match_the_hop_by_hop_analyser():
     """Offline computes the per-hop series all at once (hop_series); they must be the numbers
     live mode's HopAnalyser gets hop by hop, on real music and from the first hop."""
-    from pathlib import Path
-
     from vj.audio.analysis import hop_series
     from vj.audio.decode import decode_audio
 
-    music = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "music" / "audio"
-    if not music.is_dir():
-        pytest.skip(f"no music at {music}")
     settings = AnalysisSettings()
-    samples = decode_audio(music / "gtzan_pop_00007.flac", settings.sample_rate)[: settings.sample_rate * 4]
+    samples = decode_audio(MUSIC / "gtzan_pop_00007.flac", settings.sample_rate)[: settings.sample_rate * 4]
     count = len(samples) // settings.hop
     analyser = HopAnalyser(settings, onsets=False, beats=False)
     hop_by_hop = np.array([[r.rms, r.low, r.mid, r.high, r.perc, r.harm]

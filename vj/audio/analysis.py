@@ -117,12 +117,24 @@ class AnalysisSettings:
         if self.hpss_frames % 2 == 0 or self.hpss_bins % 2 == 0 or self.hpss_bins >= self.win // 2:
             raise ValueError(f"hpss_frames and hpss_bins must be odd (and hpss_bins < win/2), "
                              f"got {self.hpss_frames}, {self.hpss_bins}")
-        if not self.hpss_bins < self.hpss_max_hz * self.win / self.sample_rate:
+        if not self.hpss_bins < self.split_bins:
             raise ValueError(f"hpss_max_hz {self.hpss_max_hz} leaves fewer than hpss_bins={self.hpss_bins} bins")
         if self.hop <= 0 or self.win < self.hop:
             raise ValueError(f"need 0 < hop <= win, got hop={self.hop} win={self.win}")
         if not 0 < self.low_hz < self.high_hz < self.sample_rate / 2:
             raise ValueError(f"need 0 < low_hz < high_hz < Nyquist, got {self.low_hz}, {self.high_hz}")
+
+    @property
+    def split_bins(self) -> int:
+        """How many FFT bins (from 0 Hz) the percussive/harmonic split looks at (``hpss_max_hz``)."""
+        return min(self.win // 2 + 1, int(self.hpss_max_hz * self.win / self.sample_rate) + 1)
+
+    @property
+    def band_masks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boolean masks of the FFT bins in the low, mid and high bands."""
+        freqs = np.arange(self.win // 2 + 1) * self.sample_rate / self.win
+        low, high = freqs < self.low_hz, freqs > self.high_hz
+        return low, ~(low | high), high
 
     @property
     def hop_seconds(self) -> float:
@@ -222,12 +234,8 @@ class HopAnalyser:
         if self._tempo is not None:
             self._tempo.set_silence(s.silence_db)
         self._spectrum = HopSpectrum(s.win, s.hop)
-        bins = s.win // 2 + 1
-        freqs = np.arange(bins) * s.sample_rate / s.win
-        self._low = freqs < s.low_hz
-        self._high = freqs > s.high_hz
-        self._mid = ~(self._low | self._high)
-        self._split_bins = hpss_bin_count(s)
+        self._low, self._mid, self._high = s.band_masks
+        self._split_bins = s.split_bins
         # (bins, frames): each bin's history contiguous, so the median is a fast row-wise partition.
         self._history = np.zeros((self._split_bins, s.hpss_frames), dtype=np.float32)
         self._padded = np.zeros(self._split_bins + 2 * (s.hpss_bins // 2), dtype=np.float32)
@@ -300,15 +308,17 @@ class HopAnalyser:
             padded[-half:] = magnitude[-2:-half - 2:-1]
         windows = np.lib.stride_tricks.sliding_window_view(padded, s.hpss_bins)
         percussive = np.partition(windows, half, axis=1)[:, half]
-        h2, p2 = harmonic * harmonic, percussive * percussive
-        total = h2 + p2
-        total[total == 0] = 1.0
-        return float((power * p2 / total).sum()), float((power * h2 / total).sum())
+        perc, harm = split_energy(power, harmonic, percussive)
+        return float(perc), float(harm)
 
 
-def hpss_bin_count(settings: AnalysisSettings) -> int:
-    """How many FFT bins (from 0 Hz) the percussive/harmonic split looks at."""
-    return min(settings.win // 2 + 1, int(settings.hpss_max_hz * settings.win / settings.sample_rate) + 1)
+def split_energy(power: np.ndarray, harmonic: np.ndarray, percussive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Percussive and harmonic energy (summed over the last axis, the bins): each bin's power split
+    by the soft masks P²/(H²+P²) and H²/(H²+P²) (a bin where both medians are 0 counts for neither)."""
+    h2, p2 = harmonic * harmonic, percussive * percussive
+    total = h2 + p2
+    total[total == 0] = 1.0
+    return (power * p2 / total).sum(axis=-1), (power * h2 / total).sum(axis=-1)
 
 
 def hop_series(samples: np.ndarray, settings: AnalysisSettings, count: int) -> np.ndarray:
@@ -322,11 +332,8 @@ def hop_series(samples: np.ndarray, settings: AnalysisSettings, count: int) -> n
     samples = np.asarray(samples, dtype=np.float32)
     spectrum = HopSpectrum(s.win, s.hop).frames(samples, count)
     full_power = spectrum * spectrum
-    freqs = np.arange(spectrum.shape[1]) * s.sample_rate / s.win
-    low, high = freqs < s.low_hz, freqs > s.high_hz
-    mid = ~(low | high)
-    magnitude = np.ascontiguousarray(spectrum[:, :hpss_bin_count(s)])
-    power = magnitude * magnitude
+    low, mid, high = s.band_masks
+    magnitude = np.ascontiguousarray(spectrum[:, :s.split_bins])
     # Harmonic: each bin's median over this hop and the hpss_frames - 1 before it (zeros before the start).
     history = np.concatenate([np.zeros((s.hpss_frames - 1, magnitude.shape[1]), np.float32), magnitude])
     harmonic = bottleneck.move_median(history, s.hpss_frames, axis=0)[s.hpss_frames - 1:]
@@ -337,12 +344,10 @@ def hop_series(samples: np.ndarray, settings: AnalysisSettings, count: int) -> n
         percussive = bottleneck.move_median(mirrored, s.hpss_bins, axis=1)[:, 2 * half:]
     else:
         percussive = magnitude
-    h2, p2 = harmonic * harmonic, percussive * percussive
-    total = h2 + p2
-    total[total == 0] = 1.0
+    perc, harm = split_energy(magnitude * magnitude, harmonic, percussive)
     hops = np.zeros(count * s.hop, dtype=np.float32)
     hops[:min(len(samples), len(hops))] = samples[:len(hops)]
     hops = hops.reshape(count, s.hop)
     return np.stack([np.sqrt(np.mean(hops * hops, axis=1)), full_power[:, low].sum(axis=1),
-                     full_power[:, mid].sum(axis=1), full_power[:, high].sum(axis=1), (power * p2 / total).sum(axis=1),
-                     (power * h2 / total).sum(axis=1)], axis=1).astype(np.float64)
+                     full_power[:, mid].sum(axis=1), full_power[:, high].sum(axis=1), perc, harm],
+                    axis=1).astype(np.float64)

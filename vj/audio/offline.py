@@ -31,7 +31,7 @@ from vj.features import ONSET_ATTACK, ONSET_RELEASE, Features, impulse_envelope
 logger = logging.getLogger(__name__)
 
 #: Bump when the analysis or the cached layout changes, so stale caches are ignored.
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 SERIES = ("rms", "low", "mid", "high", "perc", "harm")
 EVENT_SOURCES = ("onset", "beat", "downbeat")
 #: Beat trackers ``analyse_samples`` takes: BeatNet's CRNN + a bar-pointer HMM (vj/audio/beats.py),

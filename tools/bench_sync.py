@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/bench_sync.py ../shared/data/music            # every clip
     .venv/bin/python tools/bench_sync.py ../shared/data/music --only beat --limit 10 --markdown
+    .venv/bin/python tools/bench_sync.py ../shared/data/music --gain -20   # a quiet input
 
 DIR is in the ``shared/data/music`` format (see its README): ``index.csv`` with ``name`` and
 ``group`` (``beat`` clips have ``.beats`` = time + bar position and ``.bpm``; ``mix`` and ``soft``
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="at most this many clips per group (spread evenly)")
     parser.add_argument("--markdown", action="store_true", help="print the summary as a Markdown table")
     parser.add_argument("--quiet", action="store_true", help="no per-clip lines")
+    parser.add_argument("--gain", type=float, default=0.0, metavar="DB",
+                        help="play every clip this many dB louder (negative: quieter), as a low or hot "
+                             "input would reach vj (samples clipped to ±1)")
     args = parser.parse_args(argv)
     systems = [s for s in args.systems.split(",") if s]
     unknown = [s for s in systems if s not in RUNNERS]
@@ -181,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     speed: dict[str, list[float]] = {s: [] for s in systems}
     for clip in clips:
         samples = decode_audio(clip.audio, 44100)
+        if args.gain:
+            samples = np.clip(samples * np.float32(10 ** (args.gain / 20)), -1.0, 1.0)
         duration = len(samples) / 44100
         line = [f"{clip.name[:34]:34s} {clip.group:5s}"]
         for system in systems:  # interleaved per clip: machine load falls on all alike

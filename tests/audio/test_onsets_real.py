@@ -97,7 +97,19 @@ def test_live_onsets_on_real_music_and_what_the_slow_path_adds(clips):
     fast_only, report_fast = mean_f(clips, SOFT, lambda x: live_onsets(x, onset_slow=False))
     assert mix >= 0.88, report_mix
     assert soft >= 0.72, report_soft
-    assert soft >= fast_only + 0.2, (report_soft, report_fast)  # the soft attacks the fast path misses
+    # The soft attacks the fast path misses (these clips: 0.79 against 0.64; the fast path alone found
+    # fewer, 0.35 or so, before it heard quiet clips at one level, vj/audio/level.py).
+    assert soft >= fast_only + 0.1, (report_soft, report_fast)
+
+
+@needs_data
+def test_live_onsets_at_a_quiet_send(clips):
+    """An input 20 dB down (a low send, a quiet interface) finds the onsets the clips' own level
+    does: the fast path hears it at one level, the slow path lifts it by up to 30 dB."""
+    for names in (MIX, SOFT):
+        level, _ = mean_f(clips, names, live_onsets)
+        quiet, report = mean_f(clips, names, lambda x: live_onsets(x * np.float32(0.1)))
+        assert quiet >= level - 0.05, report  # before: soft 0.75 → 0.42 on these clips
 
 
 @needs_data

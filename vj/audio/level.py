@@ -6,7 +6,8 @@ as they are) offline beat F fell from 0.84 to 0.79 with the input 20 dB quieter 
 30 dB quieter, tempo right from 0.88 to 0.74 and 0.64. At a gig the level depends on the mixer's
 send and the interface's gain, so the network hears the music at ``TARGET_DB``: offline the whole
 song is scaled once (``song_gain``); live a slow gain rider (``LevelRider``) does the same from the
-past alone.
+past alone. The live fast onset detector, whose threshold floor and silence gate are absolute,
+hears through a rider of its own (vj/audio/live_onsets.py).
 
 The level is that of the loud parts: the 90th percentile of 0.4 s block RMS offline, a peak
 follower of the block RMS with a slow release live. Blocks quieter than ``GATE_DB`` (silence, the
@@ -32,9 +33,9 @@ RELEASE_SECONDS = 10.0
 PERCENTILE = 90.0
 
 
-def _gain_for(level: float) -> float:
-    """The gain that brings RMS ``level`` to ``TARGET_DB`` (at most ``MAX_GAIN_DB``)."""
-    return float(min(10 ** (TARGET_DB / 20) / max(level, 1e-12), 10 ** (MAX_GAIN_DB / 20)))
+def _gain_for(level: float, target_db: float = TARGET_DB) -> float:
+    """The gain that brings RMS ``level`` to ``target_db`` (at most ``MAX_GAIN_DB``)."""
+    return float(min(10 ** (target_db / 20) / max(level, 1e-12), 10 ** (MAX_GAIN_DB / 20)))
 
 
 def song_gain(samples: np.ndarray, sample_rate: int) -> float:
@@ -61,7 +62,8 @@ class LevelRider:
     Until a block above the gate has been heard the gain is 1 (the first 0.4 s of a stream).
     """
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, target_db: float = TARGET_DB) -> None:
+        self._target_db = target_db
         self._size = max(1, int(round(BLOCK_SECONDS * sample_rate)))
         self._release = 0.5 ** (BLOCK_SECONDS / RELEASE_SECONDS)
         self._level: float | None = None
@@ -69,11 +71,7 @@ class LevelRider:
         self._filled = 0  # samples of the current block so far
         self._gain = 1.0  # gain at the start of the current block
         self._target = 1.0  # gain at its end
-
-    @property
-    def gain(self) -> float:
-        """The gain being applied now (at the end of the current block's ramp)."""
-        return self._target
+        self.gain = 1.0  #: the gain applied to the last sample pushed
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """The samples scaled (float32), the gain ramping within each block."""
@@ -84,7 +82,9 @@ class LevelRider:
             take = min(len(samples) - done, self._size - self._filled)
             chunk = samples[done:done + take]
             where = (self._filled + np.arange(1, take + 1)) / self._size
-            out[done:done + take] = chunk * (self._gain + (self._target - self._gain) * where)
+            ramp = self._gain + (self._target - self._gain) * where
+            out[done:done + take] = chunk * ramp
+            self.gain = float(ramp[-1])
             self._energy += float(np.dot(chunk.astype(np.float64), chunk))
             self._filled += take
             done += take
@@ -98,4 +98,4 @@ class LevelRider:
         self._gain = self._target
         if rms > 10 ** (GATE_DB / 20):
             self._level = rms if self._level is None else max(rms, self._level * self._release)
-            self._target = _gain_for(self._level)
+            self._target = _gain_for(self._level, self._target_db)

@@ -28,10 +28,6 @@ KERNEL = 10
 CELLS = 150
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + e^-x), without overflow
-
-
 class BeatNetCRNN:
     """BeatNet's ``BDA`` network (same parameter names as its PyTorch state dict)."""
 
@@ -40,8 +36,11 @@ class BeatNetCRNN:
         self.conv_w = w["conv1.weight"][:, 0, :].T.copy()  # (kernel, channels)
         self.conv_b = w["conv1.bias"]
         self.linear0_w, self.linear0_b = w["linear0.weight"].T.copy(), w["linear0.bias"]
-        self.layers = [(w[f"lstm.weight_ih_l{n}"].T.copy(), w[f"lstm.weight_hh_l{n}"].T.copy(),
-                        w[f"lstm.bias_ih_l{n}"] + w[f"lstm.bias_hh_l{n}"]) for n in range(2)]
+        # The input, forget and output gates' weights halved: σ(x) = (1 + tanh(x / 2)) / 2, so one
+        # tanh over all four gates serves each step (halving is exact in floating point).
+        half = np.where((np.arange(4 * CELLS) // CELLS) == 2, 1.0, 0.5).astype(np.float32)
+        self.layers = [(w[f"lstm.weight_ih_l{n}"].T * half, w[f"lstm.weight_hh_l{n}"].T * half,
+                        (w[f"lstm.bias_ih_l{n}"] + w[f"lstm.bias_hh_l{n}"]) * half) for n in range(2)]
         self.out_w, self.out_b = w["linear.weight"].T.copy(), w["linear.bias"]
         if self.linear0_w.shape[0] != 2 * ((NUM_FEATURES - KERNEL + 1) // 2):
             raise ValueError("beat network weights do not match the feature size")
@@ -65,9 +64,9 @@ class BeatNetCRNN:
             gates_in = x @ w_ih + bias  # the input half of every step at once
             out = np.empty((len(x), CELLS), dtype=np.float32)
             for t in range(len(x)):
-                gates = gates_in[t] + h @ w_hh
-                s = _sigmoid(gates)  # input, forget, (cell: tanh below), output: one call for all
-                c = s[CELLS:2 * CELLS] * c + s[:CELLS] * np.tanh(gates[2 * CELLS:3 * CELLS])
+                gates = np.tanh(gates_in[t] + h @ w_hh)  # tanh(i/2), tanh(f/2), tanh(cell), tanh(o/2)
+                s = gates * 0.5 + 0.5  # σ(i), σ(f), -, σ(o)
+                c = s[CELLS:2 * CELLS] * c + s[:CELLS] * gates[2 * CELLS:3 * CELLS]
                 h = s[3 * CELLS:] * np.tanh(c)
                 out[t] = h
             new_state.append((h, c))

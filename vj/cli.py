@@ -75,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyse.add_argument("--csv", type=Path, help="write the events to this CSV file")
     analyse.add_argument("--plot", type=Path, metavar="PNG", help="draw waveform, onsets, beats and downbeats")
     analyse.add_argument("--method", choices=["crnn", "aubio"], default="crnn",
-                         help="beat tracker: crnn (BeatNet's network + a bar HMM: beats, downbeats, meter; "
-                         "the default) or aubio (its tempo tracker; 4 beats a bar assumed)")
+                         help="beat tracker: crnn (BeatNet's network + a beat HMM, bars from accents and "
+                         "harmony: beats, downbeats, meter; the default) or aubio (its tempo tracker; 4 beats "
+                         "a bar assumed)")
     analyse.add_argument("--hop", type=int, choices=[256, 512], default=256,
                          help="analysis hop in samples at 44.1 kHz (onsets and bands; default 256)")
     analyse.add_argument("--beats-per-bar", type=int, choices=range(2, 13), metavar="N",

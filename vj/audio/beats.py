@@ -186,7 +186,8 @@ def bar_cues(features: np.ndarray, downbeat: np.ndarray) -> np.ndarray:
 
     diff = features[:, NUM_BANDS:]
     chroma = _chroma_of(features)
-    return np.hstack([np.asarray(downbeat, dtype=np.float64)[:len(features), None], diff[:, _LOW].sum(axis=1, keepdims=True), diff.sum(axis=1, keepdims=True),
+    downbeat = np.asarray(downbeat, dtype=np.float64)[:len(features), None]
+    return np.hstack([downbeat, diff[:, _LOW].sum(axis=1, keepdims=True), diff.sum(axis=1, keepdims=True),
                       chroma]).astype(np.float32)
 
 

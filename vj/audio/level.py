@@ -41,14 +41,12 @@ def _gain_for(level: float, target_db: float = TARGET_DB) -> float:
 def song_gain(samples: np.ndarray, sample_rate: int) -> float:
     """The one gain for a whole song: its loud parts (``PERCENTILE`` of the block RMS above the
     gate) brought to ``TARGET_DB``; 1 when no block reaches the gate."""
-    samples = np.asarray(samples, dtype=np.float32).ravel()
-    size = max(1, int(round(BLOCK_SECONDS * sample_rate)))
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    if len(samples) == 0:
+        return 1.0
+    size = min(len(samples), max(1, int(round(BLOCK_SECONDS * sample_rate))))  # a short clip is one block
     count = len(samples) // size
-    if count == 0:  # shorter than a block: the whole clip is the block
-        rms = np.array([np.sqrt(np.mean(samples.astype(np.float64) ** 2))]) if len(samples) else np.zeros(0)
-    else:
-        blocks = samples[:count * size].reshape(count, size).astype(np.float64)
-        rms = np.sqrt(np.mean(blocks * blocks, axis=1))
+    rms = np.sqrt(np.mean(samples[:count * size].reshape(count, size) ** 2, axis=1))
     loud = rms[rms > 10 ** (GATE_DB / 20)]
     return _gain_for(float(np.percentile(loud, PERCENTILE))) if len(loud) else 1.0
 

@@ -16,7 +16,7 @@ import pytest
 from audio_synth import click_track, music, write_audio
 from vj.audio.bar_tracker import BarStateSpace, ForwardFilter, TrackerSettings, viterbi
 from vj.audio.beat_features import BeatFeatures, beat_features
-from vj.audio.beat_model import StreamingActivations, activations
+from vj.audio.beat_model import StreamingActivations, activations, load_network, song_activations
 from vj.audio.beats import track_beats
 from vj.audio.offline import analyse_track
 from vj.audio.replay import replay_live
@@ -84,6 +84,13 @@ def test_streaming_features_and_network_match_the_whole_file():
     online = StreamingActivations()
     stepped = np.vstack([online.push(whole[k:k + 7]) for k in range(0, len(whole), 7)])
     assert np.allclose(stepped, activations(whole), atol=1e-5)
+    # Songs of different lengths run together (as the song and its stretched versions are) give
+    # what each gives alone: the shorter ones' padding never reaches their own frames.
+    songs = [whole, whole[:300], np.ascontiguousarray(whole[::2]), whole[:0]]
+    together = song_activations(songs)
+    for song, acts in zip(songs, together):
+        alone = load_network().run(song)[0] if len(song) else np.zeros((0, 2))
+        assert acts.shape == (len(song), 2) and np.allclose(acts, alone, atol=1e-5)
 
 
 def test_viterbi_and_forward_filter_follow_a_clean_activation():

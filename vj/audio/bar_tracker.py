@@ -173,17 +173,20 @@ def viterbi(space: BarStateSpace, activations: np.ndarray) -> BarPath:
     back = np.zeros((len(acts), groups, tempi), dtype=np.int16)
     delta = np.zeros(space.size)
     band = space.band_from.shape[1]
-    # cand[g, to, w, k]: from group pred[g, w] at tempo band_from[to, k]
-    step_log = (space.log_pred_weight[:, None, :, None] + space.band_log[None, :, None, :])
-    delta[space.region_slots(0)] += gain[0, space.reg_class - 1]
+    # Row g·tempi + to, column w·band + k: the way into block (g, to) from group pred[g, w] at
+    # tempo band_from[to, k]; ``source`` is that predecessor block, ``step_log`` the way's log weight.
+    source = (space.pred[:, None, :, None] * tempi + space.band_from[None, :, None, :]).reshape(groups * tempi, -1)
+    step_log = (space.log_pred_weight[:, None, :, None] + space.band_log[None, :, None, :]).reshape(groups * tempi, -1)
+    rows = np.arange(groups * tempi)
+    region_class = space.reg_class - 1
+    delta[space.region_slots(0)] += gain[0, region_class]
     for t in range(1, len(acts)):
         slots = space.first_slots(t)
-        ends = delta[slots].reshape(groups, tempi)
-        cand = (ends[space.pred][:, :, space.band_from].transpose(0, 2, 1, 3) + step_log).reshape(groups, tempi, -1)
-        best = cand.argmax(axis=2)
-        back[t] = best
-        delta[slots] = cand.reshape(-1, cand.shape[2])[np.arange(groups * tempi), best.ravel()]
-        delta[space.region_slots(t)] += gain[t, space.reg_class - 1]
+        cand = delta[slots[source]] + step_log
+        best = cand.argmax(axis=1)
+        back[t] = best.reshape(groups, tempi)
+        delta[slots] = cand[rows, best]
+        delta[space.region_slots(t)] += gain[t, region_class]
         if t % 512 == 0:
             delta -= delta.max()
     last = len(acts) - 1

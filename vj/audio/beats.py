@@ -30,7 +30,7 @@ import numpy as np
 
 from vj.audio.bar_tracker import BarPosition, BarStateSpace, ForwardFilter, TrackerSettings, viterbi
 from vj.audio.beat_features import FPS, SAMPLE_RATE, BeatFeatures, beat_features
-from vj.audio.beat_model import StreamingActivations, activations
+from vj.audio.beat_model import StreamingActivations, song_activations
 from vj.audio.level import LevelRider, song_gain
 
 log = logging.getLogger(__name__)
@@ -321,11 +321,11 @@ def hear_song(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     audio = np.asarray(audio, dtype=np.float32)
     audio = audio * np.float32(song_gain(audio, SAMPLE_RATE))  # the level the network hears best (vj/audio/level.py)
     features = beat_features(audio)
-    heard = activations(features)
+    stretched = [beat_features(resample_poly(audio, up, down).astype(np.float32)) for up, down in STRETCHES]
+    heard, *versions = song_activations([features, *stretched])
     frames = np.arange(len(features), dtype=np.float64)
     total = heard.astype(np.float64)
-    for up, down in STRETCHES:
-        acts = activations(beat_features(resample_poly(audio, up, down).astype(np.float32)))
+    for (up, down), acts in zip(STRETCHES, versions):
         if len(acts):  # the song's frame j is the stretched version's frame j × up/down
             index = np.arange(len(acts))
             total += np.stack([np.interp(frames * up / down, index, acts[:, k]) for k in range(2)], axis=1)

@@ -164,7 +164,6 @@ def _run_analyse(args: argparse.Namespace) -> int:
     from vj.audio.analysis import AnalysisSettings
     from vj.errors import VjError
     from vj.audio.offline import analyse_track, format_summary, write_events_csv, write_live_csv
-    from vj.output.analysis_plot import plot_analysis
 
     if args.bpm is not None and not 20 < args.bpm < 400:
         raise VjError(f"--bpm must be between 20 and 400 (got {args.bpm:g})")
@@ -198,6 +197,8 @@ def _run_analyse(args: argparse.Namespace) -> int:
             write_events_csv(analysis, args.csv)
         print(f"events written to {args.csv}")
     if args.plot:
+        from vj.output.analysis_plot import plot_analysis  # matplotlib: only when a picture is asked for
+
         print(f"picture written to {plot_analysis(analysis, args.plot, live=replay)}")
     return 0
 

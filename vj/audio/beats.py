@@ -148,13 +148,12 @@ def upsample(acts: np.ndarray, factor: int = UPSAMPLE) -> np.ndarray:
 
 
 def resample(samples: np.ndarray, sample_rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling of a whole mono signal (scipy), for offline analysis."""
+    """A whole mono signal at ``target`` Hz, for offline analysis: FFmpeg's resampler, the one the
+    live tracker streams through (``_StreamResampler``), so both hear the same samples."""
     if sample_rate == target:
         return np.asarray(samples, dtype=np.float32)
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(sample_rate), int(target))
-    return resample_poly(np.asarray(samples, dtype=np.float32), target // g, int(sample_rate) // g).astype(np.float32)
+    resampler = _StreamResampler(int(sample_rate), int(target))
+    return np.concatenate([resampler.push(samples), resampler.flush()])
 
 
 def _band_centres() -> np.ndarray:
@@ -312,23 +311,27 @@ def track_beats(samples: np.ndarray, sample_rate: int, *, beats_per_bar: int | N
                                   duration=len(audio) / SAMPLE_RATE)
 
 
+def stretch_rates() -> list[int]:
+    """The sample rates the song is resampled to, and heard as if it were 22,050 Hz: ``STRETCHES``."""
+    return [round(SAMPLE_RATE * up / down) for up, down in STRETCHES]
+
+
 def hear_song(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What decoding a whole 22,050 Hz mono song needs from the network: (frames, 2) activations,
     the mean over the song and its ``STRETCHES`` versions on the song's own frames, and the
     (frames, 15) ``bar_cues`` with the song's own downbeat activation."""
-    from scipy.signal import resample_poly
-
     audio = np.asarray(audio, dtype=np.float32)
     audio = audio * np.float32(song_gain(audio, SAMPLE_RATE))  # the level the network hears best (vj/audio/level.py)
     features = beat_features(audio)
-    stretched = [beat_features(resample_poly(audio, up, down).astype(np.float32)) for up, down in STRETCHES]
+    rates = stretch_rates()
+    stretched = [beat_features(resample(audio, SAMPLE_RATE, rate)) for rate in rates]
     heard, *versions = song_activations([features, *stretched])
     frames = np.arange(len(features), dtype=np.float64)
     total = heard.astype(np.float64)
-    for (up, down), acts in zip(STRETCHES, versions):
-        if len(acts):  # the song's frame j is the stretched version's frame j × up/down
+    for rate, acts in zip(rates, versions):
+        if len(acts):  # the song's frame j is the stretched version's frame j × rate / 22,050
             index = np.arange(len(acts))
-            total += np.stack([np.interp(frames * up / down, index, acts[:, k]) for k in range(2)], axis=1)
+            total += np.stack([np.interp(frames * rate / SAMPLE_RATE, index, acts[:, k]) for k in range(2)], axis=1)
     return (total / (1 + len(STRETCHES))).astype(np.float32), bar_cues(features, heard[:, 1])
 
 
@@ -412,7 +415,7 @@ class LiveBeatTracker:
         self._network = StreamingActivations()
         self._resampler = _StreamResampler(self.sample_rate) if self.sample_rate != SAMPLE_RATE else None
         self._rider = LevelRider(SAMPLE_RATE)
-        self._ears = [_StretchedEar(round(SAMPLE_RATE * up / down)) for up, down in STRETCHES]
+        self._ears = [_StretchedEar(rate) for rate in stretch_rates()]
         self._pending: deque[np.ndarray] = deque()  # the song's activations not yet stepped
         self._heard = 0  # network frames stepped
         self._previous = np.zeros(2)
@@ -533,8 +536,8 @@ class _StretchedEar:
 
 
 class _StreamResampler:
-    """FFmpeg's resampler (through PyAV), fed hop by hop: live audio at any rate → 22,050 Hz mono
-    (or ``target``)."""
+    """FFmpeg's resampler (through PyAV): audio at any rate → 22,050 Hz mono (or ``target``), fed hop
+    by hop live, or a whole file at once (then ``flush`` for its end) offline."""
 
     def __init__(self, sample_rate: int, target: int = SAMPLE_RATE) -> None:
         import av
@@ -550,7 +553,15 @@ class _StreamResampler:
         frame.sample_rate = self._rate
         frame.pts = self._pts
         self._pts += data.shape[1]
-        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return self._samples(self._resampler.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        """The samples still inside the resampler's filter: the end of a whole file."""
+        return self._samples(self._resampler.resample(None))
+
+    @staticmethod
+    def _samples(frames: list) -> np.ndarray:
+        out = [f.to_ndarray().reshape(-1) for f in frames]
         return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
 
 

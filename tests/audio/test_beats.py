@@ -17,8 +17,8 @@ from audio_synth import click_track, music, write_audio
 from vj.audio.bar_tracker import BarStateSpace, ForwardFilter, TrackerSettings, viterbi
 from vj.audio.beat_features import BeatFeatures, beat_features
 from vj.audio.beat_model import StreamingActivations, activations, load_network, song_activations
-from vj.audio.beats import track_beats
-from vj.audio.offline import analyse_track
+from vj.audio.beats import resample, track_beats
+from vj.audio.offline import analyse_samples, analyse_track
 from vj.audio.replay import replay_live
 
 mir_eval = pytest.importorskip("mir_eval")
@@ -146,6 +146,17 @@ def test_silence_has_no_beats(tmp_path: Path):
                              cache_dir=tmp_path)
     assert len(analysis.beat_times) == 0 and len(analysis.downbeat_times) == 0
     assert "silent" in analysis.beat_message
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 300])
+def test_nothing_or_a_few_samples_at_another_rate(count: int):
+    """FFmpeg's resampler refuses an empty frame: no samples (or too few to resample) still analyse."""
+    samples = np.full(count, 0.5, dtype=np.float32)
+    track = track_beats(samples, 8000)
+    assert len(track.times) == 0 and track.message
+    if count in (0, 300):  # (a handful of samples is shorter than the resampler's filter: it may give none)
+        assert len(resample(samples, 8000)) == pytest.approx(count * 22050 / 8000, abs=1)
+    assert analyse_samples(samples).beat_message
 
 
 def _brown_noise(rng: np.random.Generator, count: int) -> np.ndarray:

@@ -549,6 +549,8 @@ class _StreamResampler:
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         data = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(1, -1))
+        if data.shape[1] == 0:  # FFmpeg refuses an empty frame
+            return np.zeros(0, dtype=np.float32)
         frame = self._av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
         frame.sample_rate = self._rate
         frame.pts = self._pts

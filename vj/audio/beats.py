@@ -153,7 +153,10 @@ def resample(samples: np.ndarray, sample_rate: int, target: int = SAMPLE_RATE) -
     if sample_rate == target:
         return np.asarray(samples, dtype=np.float32)
     resampler = _StreamResampler(int(sample_rate), int(target))
-    return np.concatenate([resampler.push(samples), resampler.flush()])
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    chunk = 1 << 20  # ~24 s at 44.1 kHz a frame: FFmpeg's buffers stay small on a long set
+    return np.concatenate([resampler.push(samples[k:k + chunk]) for k in range(0, len(samples), chunk)]
+                          + [resampler.flush()])
 
 
 def _band_centres() -> np.ndarray:

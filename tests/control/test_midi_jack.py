@@ -2,6 +2,10 @@
 program changes and clock; the store reacts. MIDI learn writes a mapping that loads back."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -173,3 +177,59 @@ def test_without_a_backend_it_falls_back_to_an_api_that_works(sender, monkeypatc
         assert any(sender.name in name for name in midi.start())
     finally:
         midi.stop()
+
+
+#: A controller sending ~2000 CCs a second while vj opens and closes its input again and again.
+STOP_WHILE_SENDING = textwrap.dedent("""
+    import sys, threading, time
+    import mido
+    from vj.control.mapping import resolve_mapping
+    from vj.control.midi import MidiInput
+    from vj.control.params import ParamStore
+
+    backend = mido.Backend(sys.argv[1], load=True)
+    sender = backend.open_output(sys.argv[2], virtual=True)
+    sending = threading.Event()
+    sending.set()
+
+    def send() -> None:
+        value = 0
+        while sending.is_set():
+            sender.send(mido.Message("control_change", channel=0, control=0, value=value % 128))
+            value += 1
+            time.sleep(0.0005)
+
+    threading.Thread(target=send, daemon=True).start()
+    for _ in range(int(sys.argv[3])):
+        midi = MidiInput(ParamStore(), resolve_mapping("nanokontrol2"), port_names=sys.argv[2], backend=sys.argv[1])
+        midi.start()
+        deadline = time.monotonic() + 10
+        while midi.received == 0:
+            assert time.monotonic() < deadline, "no message arrived"
+            time.sleep(0.005)
+        time.sleep(0.05)
+        midi.stop()  # while messages are still arriving
+    sending.clear()
+    print("stopped", sys.argv[3], "times")
+""")
+
+
+def test_stopping_while_a_controller_sends_neither_hangs_nor_crashes(jack_server: str, tmp_path: Path) -> None:
+    """Quitting with a fader moving: mido's rtmidi input closed its port while rtmidi's JACK thread
+    could be waiting to run Python, and under load the process hung for good or crashed within a few
+    closes. In a child process, so a regression fails here (timeout or crash) instead of hanging the
+    suite. Without the fix this test failed 1 of 2 runs here, and 40-close runs 2 of 2."""
+    script = tmp_path / "stop_while_sending.py"
+    script.write_text(STOP_WHILE_SENDING)
+    port = f"vjstress-{time.monotonic_ns() % 100000}"
+    # Both cores busy, as a render keeps them in a show: the race shows within a few closes then.
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(min(os.cpu_count() or 2, 4))]
+    try:
+        done = subprocess.run([sys.executable, str(script), JACK_BACKEND, port, "20"], capture_output=True,
+                              text=True, timeout=60, env=dict(os.environ))
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "stopped 20 times"

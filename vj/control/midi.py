@@ -6,8 +6,8 @@ Three parts, each testable on its own:
   (curves, ranges, invert, relative encoders, 14-bit pairs, soft takeover). No ports.
 - ``MidiClock`` turns 24-ppqn clock ticks (+ Start/Stop/Continue/Song Position) into a tempo
   estimate and beat events the live tempo clock can follow (``midi_clock_beat`` actions).
-- ``MidiInput`` opens ports (by name, or all) on a mido backend and feeds both from rtmidi's
-  callback thread; it never touches the render thread.
+- ``MidiInput`` opens ports (by name, or all) on a mido backend and feeds both from each port's
+  reading thread (vj/control/midi_reader.py); it never touches the render thread.
 
 Unknown messages (aftertouch, SysEx, active sensing…) are ignored, counted, never logged per message.
 """
@@ -505,7 +505,7 @@ def match_ports(available: Sequence[str], wanted: str | Sequence[str] | None) ->
 
 
 class MidiInput:
-    """Opens MIDI inputs and applies what they send to the store (on rtmidi's callback thread).
+    """Opens MIDI inputs and applies what they send to the store (on each port's reading thread).
 
     mapping:    a MidiMapping (None: clock and learn only).
     port_names: None or "all" (every input), a name, or a list; names may be a part of the port name.
@@ -548,7 +548,7 @@ class MidiInput:
                 continue  # 'all' of nothing: perhaps the next API has some
             for name in chosen:
                 try:
-                    port = backend.open_input(name, callback=self._make_callback(name))
+                    port = self._open(backend, name)
                 except (OSError, SystemError, RuntimeError) as exc:
                     self.bad(f"open-{name}", "cannot open MIDI input %s: %s", name, exc)
                     continue
@@ -584,6 +584,7 @@ class MidiInput:
                             "MIDO_BACKEND (e.g. mido.backends.rtmidi/UNIX_JACK)")
 
     def stop(self) -> None:
+        """Close the ports (also while a controller is sending: see vj/control/midi_reader.py)."""
         ports, self._ports = self._ports, []
         for port in ports:
             try:
@@ -598,9 +599,19 @@ class MidiInput:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _make_callback(self, port_name: str) -> Callable[[Any], None]:
-        def on_message(message: Any) -> None:
-            now = time.monotonic()
+    def _open(self, backend: Any, name: str) -> Any:
+        """An rtmidi input read by a thread of ours (``PolledInput``: rtmidi's thread never runs
+        Python, so closing cannot hang); another mido backend's input as mido opens it."""
+        on_message = self._make_callback(name)
+        if getattr(backend, "name", None) == DEFAULT_BACKEND:
+            from vj.control.midi_reader import PolledInput
+
+            return PolledInput(name, on_message, api=backend.api)
+        return backend.open_input(name, callback=on_message)
+
+    def _make_callback(self, port_name: str) -> Callable[..., None]:
+        def on_message(message: Any, arrived: float | None = None) -> None:
+            now = time.monotonic() if arrived is None else arrived
             self.received += 1
             learn = self._learn
             if learn is not None and learn[0](message, port_name):
@@ -608,7 +619,7 @@ class MidiInput:
             try:
                 with self._handle_lock:
                     self.mapper.handle(message, now)
-            except Exception as exc:  # never let one message kill rtmidi's callback thread
+            except Exception as exc:  # never let one message kill the port's reading thread
                 self.bad("callback", "MIDI message %s failed: %s", getattr(message, "type", "?"), exc,
                          level=logging.ERROR)
         return on_message

@@ -1,13 +1,18 @@
 """One rtmidi input port, read by a thread of ours: rtmidi's own thread never runs Python.
 
 Why not mido's rtmidi input: it hands every message to Python on rtmidi's thread (on JACK, the
-client's process thread). Closing the port then races that thread: closing stops JACK's process
-thread, and if a message had it waiting for the GIL, which the closing thread holds, JACK gives up
-on it and cancels it there, leaving the interpreter's lock taken, so the process hangs for good.
-Taking the callback away first is no cure, because python-rtmidi frees the callback that a message
-already on its way is about to call. Both were reproduced with a controller sending while the input
-closed (a fader moving while ``vj live`` quits). Here rtmidi only queues messages (in C++) and our
-thread polls the queue every ``POLL_SECONDS``; closing stops our thread first, then the port.
+client's process thread), and closing the port while messages arrive could hang the process for
+good or crash it: reproduced on JACK with a controller sending ~2000 messages a second and both
+cores busy (tests/control/test_midi_jack.py). The hung process's main thread waited forever for the
+interpreter's lock while no thread held it in Python, and jackd logged that the client's close timed
+out: most likely JACK stopped the process thread while it waited for the GIL, which the closing
+thread held. Taking the callback away first is no cure: python-rtmidi frees the callback that a
+message already on its way is about to call (that crashed within a few dozen closes). MIDI clock
+from a DJ's software keeps messages coming all the time, so quitting ``vj live`` would run the race.
+
+Here rtmidi only queues messages (in C++) and our thread polls the queue every ``POLL_SECONDS``
+while they come (every ``IDLE_POLL_SECONDS`` once the port has been quiet a while); closing stops
+our thread first, then the port.
 
 Timing: each message is stamped with when it arrived, from rtmidi's own delta times within the
 batch read (the newest stamped now), so MIDI clock keeps its spacing despite the polling.
@@ -23,8 +28,12 @@ from vj.control.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-#: How often the queue is read: the most a message waits before it reaches the store.
+#: How often the queue is read while messages come (the most one waits before it reaches the
+#: store), and after ``IDLE_AFTER_SECONDS`` without any: each read costs ~20–40 µs of CPU here, so a
+#: port read every millisecond costs ~2 % of a core more than mido's input, every 10 ms ~0.4 %.
 POLL_SECONDS = 0.001
+IDLE_POLL_SECONDS = 0.01
+IDLE_AFTER_SECONDS = 2.0
 #: rtmidi's queue (messages); a poll every millisecond empties it long before it fills.
 QUEUE_SIZE = 4096
 
@@ -62,6 +71,7 @@ class PolledInput:
         self._thread.start()
 
     def _run(self) -> None:
+        last = -float("inf")  # when messages last came
         while not self._stop.is_set():
             batch = []
             while True:
@@ -69,9 +79,11 @@ class PolledInput:
                 if got is None:
                     break
                 batch.append(got)
+            now = time.monotonic()
             if batch:
-                self._deliver(batch, time.monotonic())
-            self._stop.wait(POLL_SECONDS)
+                last = now
+                self._deliver(batch, now)
+            time.sleep(POLL_SECONDS if now - last < IDLE_AFTER_SECONDS else IDLE_POLL_SECONDS)
 
     def _deliver(self, batch: list[tuple[list[int], float]], now: float) -> None:
         """Messages in arrival order; the last arrived about now, each earlier one its rtmidi delta

@@ -33,21 +33,18 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 
 def parts(samples, sample_rate: int, live: bool) -> list[tuple[str, Callable[[], object]]]:
     """(label, work) for the whole analysis and each of its parts, on the same samples."""
-    import numpy as np
-
     from vj.audio.analysis import AnalysisSettings, hop_series
     from vj.audio.beat_features import beat_features
     from vj.audio.beat_model import song_activations
-    from vj.audio.beats import STRETCHES, beats_from_activations, hear_song, resample, track_beats
+    from vj.audio.beat_features import SAMPLE_RATE
+    from vj.audio.beats import beats_from_activations, hear_song, resample, stretch_rates, track_beats
     from vj.audio.offline import analyse_samples
     from vj.audio.onsets import detect_onsets
-    from scipy.signal import resample_poly
 
     settings = AnalysisSettings(sample_rate=sample_rate)
     audio = resample(samples, sample_rate)
     acts, cues = hear_song(audio)
-    features = [beat_features(audio)] + [beat_features(resample_poly(audio, up, down).astype(np.float32))
-                                         for up, down in STRETCHES]
+    features = [beat_features(audio)] + [beat_features(resample(audio, SAMPLE_RATE, rate)) for rate in stretch_rates()]
     hops = len(samples) // settings.hop
     table = [
         ("whole offline analysis (`analyse_samples`)", lambda: analyse_samples(samples, settings)),

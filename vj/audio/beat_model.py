@@ -81,7 +81,7 @@ class BeatNetCRNN:
     def run_songs(self, songs: list[np.ndarray]) -> list[np.ndarray]:
         """Several whole songs' (time, 272) features from a fresh state → each one's (time, 2)
         probabilities. Every LSTM step advances all songs in one matrix product, which reads the
-        weights once for all of them: three songs take about as long as 1.5 one after the other.
+        weights once for all of them: three songs take about as long as two one after the other.
         Shorter songs are padded at their end, which a causal network's earlier outputs never see."""
         lengths = [len(song) for song in songs]
         if not songs or max(lengths) == 0:

@@ -57,12 +57,9 @@ class PolledInput:
             if name not in ports:
                 raise OSError(f"unknown port {name!r}")
             self._rt.open_port(ports.index(name))
-        except (RuntimeError, ValueError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # rtmidi raises RuntimeError subclasses
             self._rt.delete()
-            raise OSError(str(exc)) from exc
-        except OSError:
-            self._rt.delete()
-            raise
+            raise exc if isinstance(exc, OSError) else OSError(str(exc)) from exc
         self._rt.ignore_types(sysex=False, timing=False, active_sense=True)  # clock is wanted, as mido
         self._bad = RateLimitedLog(log)
         self._stop = threading.Event()

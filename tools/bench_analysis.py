@@ -34,9 +34,8 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 def parts(samples, sample_rate: int, live: bool) -> list[tuple[str, Callable[[], object]]]:
     """(label, work) for the whole analysis and each of its parts, on the same samples."""
     from vj.audio.analysis import AnalysisSettings, hop_series
-    from vj.audio.beat_features import beat_features
+    from vj.audio.beat_features import SAMPLE_RATE, beat_features
     from vj.audio.beat_model import song_activations
-    from vj.audio.beat_features import SAMPLE_RATE
     from vj.audio.beats import beats_from_activations, hear_song, resample, stretch_rates, track_beats
     from vj.audio.offline import analyse_samples
     from vj.audio.onsets import detect_onsets

@@ -33,9 +33,9 @@ RELEASE_SECONDS = 10.0
 PERCENTILE = 90.0
 
 
-def _gain_for(level: float, target_db: float = TARGET_DB) -> float:
-    """The gain that brings RMS ``level`` to ``target_db`` (at most ``MAX_GAIN_DB``)."""
-    return float(min(10 ** (target_db / 20) / max(level, 1e-12), 10 ** (MAX_GAIN_DB / 20)))
+def _gain_for(level: float) -> float:
+    """The gain that brings RMS ``level`` to ``TARGET_DB`` (at most ``MAX_GAIN_DB``)."""
+    return float(min(10 ** (TARGET_DB / 20) / max(level, 1e-12), 10 ** (MAX_GAIN_DB / 20)))
 
 
 def song_gain(samples: np.ndarray, sample_rate: int) -> float:
@@ -60,8 +60,7 @@ class LevelRider:
     Until a block above the gate has been heard the gain is 1 (the first 0.4 s of a stream).
     """
 
-    def __init__(self, sample_rate: int, target_db: float = TARGET_DB) -> None:
-        self._target_db = target_db
+    def __init__(self, sample_rate: int) -> None:
         self._size = max(1, int(round(BLOCK_SECONDS * sample_rate)))
         self._release = 0.5 ** (BLOCK_SECONDS / RELEASE_SECONDS)
         self._level: float | None = None
@@ -96,4 +95,4 @@ class LevelRider:
         self._gain = self._target
         if rms > 10 ** (GATE_DB / 20):
             self._level = rms if self._level is None else max(rms, self._level * self._release)
-            self._target = _gain_for(self._level, self._target_db)
+            self._target = _gain_for(self._level)
